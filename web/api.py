@@ -1,0 +1,196 @@
+"""The JSON API under /api/v1 (see CONTRACT.md). Handlers parse, call the engine, commit, answer."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from flask_login import current_user
+from sqlalchemy import func, select
+from werkzeug.exceptions import HTTPException
+
+from workflow import audit, authority, engine, reports
+from workflow.errors import Forbidden, Invalid, NotFound, Refused, WorkflowError
+from workflow.models import db, Case, CaseAssignee, OrgUnit, Person
+
+from .auth import authenticate, issue_token
+from .extensions import csrf
+from .serialize import case_json, me_json
+from .unit_of_work import decide, load_visible_case
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def error(status: int, code: str, message: str, **details):
+    body = {"error": {"code": code, "message": message}}
+    if details:
+        body["error"]["details"] = details
+    return jsonify(body), status
+
+
+@bp.errorhandler(WorkflowError)
+def _workflow_error(exc: WorkflowError):
+    db.session.rollback()
+    return error(exc.status, exc.code, exc.message, **exc.details)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    db.session.rollback()
+    codes = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+             405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type"}
+    return error(exc.code or 500, codes.get(exc.code, "error"), exc.description or exc.name)
+
+
+@bp.before_request
+def _authenticate():
+    if request.endpoint == "api.token":
+        return None
+    if not current_user.is_authenticated:
+        return error(401, "unauthorized", "log in first: POST /api/v1/auth/token, then send "
+                                          "'Authorization: Bearer TOKEN'")
+    # A browser session must carry its CSRF token on changes; bearer tokens need none.
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not request.headers.get("Authorization"):
+        csrf.protect()
+    return None
+
+
+def body() -> dict[str, Any]:
+    if not request.data:
+        return {}
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise Invalid("the body must be a JSON object")
+    return data
+
+
+def paginate(query, serialize):
+    try:
+        page = int(request.args.get("page", 1))
+        per_page = int(request.args.get("per_page", 50))
+    except ValueError:
+        raise Invalid("page and per_page must be whole numbers") from None
+    if page < 1 or per_page < 1:
+        raise Invalid("page and per_page must be at least 1")
+    per_page = min(per_page, current_app.config["API_PAGE_MAX"])
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
+    return jsonify({"items": [serialize(r) for r in rows], "total": total, "page": page, "per_page": per_page})
+
+
+def unit_by_code(code: str) -> OrgUnit:
+    unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+    if unit is None:
+        raise NotFound(f"no unit '{code}'")
+    return unit
+
+
+# --- auth and reference data --------------------------------------------------------------------------
+
+@bp.post("/auth/token")
+def token():
+    data = body()
+    person = authenticate(data.get("username"), data.get("password"))
+    if person is None:
+        return error(401, "unauthorized", "wrong username or password, or the account cannot log in")
+    tok = issue_token(person)
+    db.session.commit()
+    return jsonify({"token": tok})
+
+
+@bp.get("/me")
+def me():
+    return jsonify(me_json(current_user))
+
+
+@bp.get("/policy")
+def policy():
+    _, pol = engine.active_policy()
+    return jsonify(pol.to_json())
+
+
+# --- cases ---------------------------------------------------------------------------------------------
+
+@bp.get("/cases")
+def list_cases():
+    q = select(Case).where(authority.visible_filter(current_user)).order_by(Case.id.desc())
+    if request.args.get("kind"):
+        q = q.where(Case.kind == request.args["kind"])
+    if request.args.get("state"):
+        q = q.where(Case.state == request.args["state"])
+    if request.args.get("unit"):
+        unit = unit_by_code(request.args["unit"])
+        q = q.where(Case.employee_id.in_(select(Person.id).join(OrgUnit, Person.unit_id == OrgUnit.id)
+                                         .where(OrgUnit.path.startswith(unit.path))))
+    return paginate(q, lambda c: case_json(c, current_user))
+
+
+@bp.get("/inbox")
+def inbox():
+    q = (select(Case).where(Case.id.in_(select(CaseAssignee.case_id).where(CaseAssignee.person_id == current_user.id)),
+                            Case.closed.is_(False))
+         .order_by(Case.deadline.is_(None), Case.deadline, Case.id))
+    return paginate(q, lambda c: case_json(c, current_user))
+
+
+@bp.post("/cases")
+def create_case():
+    data = body()
+    kind = data.get("kind", "promotion")
+    if kind != "promotion":
+        raise Invalid(f"unknown kind {kind!r} (kinds: promotion)", field="kind")
+    employee = current_user
+    if data.get("employee") not in (None, current_user.username):
+        if not isinstance(data["employee"], str):
+            raise Invalid("employee must be a username", field="employee")
+        employee = db.session.scalar(select(Person).where(Person.username == data["employee"]))
+        if employee is None:
+            # The case does not exist yet: a refusal about a person one cannot see is 403 here.
+            if not any(ra.role == "hr" for ra in current_user.roles):
+                raise Forbidden("only HR may file a case for someone else")
+            raise Refused(f"no person '{data['employee']}'", field="employee")
+    case = engine.create_promotion(current_user, employee, data.get("target_grade"), data.get("statement", ""),
+                                   data.get("exceptional", False))
+    db.session.commit()
+    return jsonify(case_json(case, current_user)), 201
+
+
+@bp.get("/cases/<int:case_id>")
+def get_case(case_id: int):
+    return jsonify(case_json(load_visible_case(case_id, current_user), current_user))
+
+
+@bp.post("/cases/<int:case_id>/<action>")
+def act(case_id: int, action: str):
+    data = body()
+    version = data.pop("version", None)
+    case = decide(case_id, action, current_user, data, version)
+    return jsonify(case_json(case, current_user))
+
+
+# --- HR ------------------------------------------------------------------------------------------------
+
+@bp.get("/pipeline")
+def pipeline():
+    code = request.args.get("unit")
+    if code:
+        unit = unit_by_code(code)
+    else:
+        viewable = [ra.unit for ra in current_user.roles if ra.role in ("hr", "approver", "admin")]
+        if not viewable:
+            raise Forbidden("the pipeline is for HR and approvers")
+        unit = min(viewable, key=lambda u: len(u.path))
+    if not authority.can_view_unit(current_user, unit):
+        raise NotFound(f"no unit '{unit.code}' in your scope")
+    return jsonify(reports.pipeline(unit, request.args.get("kind") or None))
+
+
+@bp.get("/audit/verify")
+def audit_verify():
+    if not authority.can_verify_audit(current_user):
+        raise Forbidden("only admin or HR at the root unit may verify the audit trail")
+    report = audit.verify()
+    out = {"ok": report.ok, "events": report.events}
+    if not report.ok:
+        out["first_bad"] = report.first_bad
+    return jsonify(out)
+

@@ -1,0 +1,79 @@
+"""The JSON shapes of CONTRACT.md, built for one viewer (blind scores stay hidden)."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import gettext as _
+
+from workflow import authority, clock, engine
+from workflow.models import Case, Person
+
+ROUTING_SENTENCES = {
+    "vacancy": lambda unit, named: _("Nobody at %(named)s holds the role, so the step went up to %(unit)s.",
+                                     named=named, unit=unit),
+    "self": lambda unit, named: _("The only holder at %(named)s is the applicant, so the step went up to "
+                                  "%(unit)s.", named=named, unit=unit),
+    "conflict": lambda unit, named: _("The holders at %(named)s have a conflict on this case, so the step "
+                                      "went up to %(unit)s.", named=named, unit=unit),
+    "exceptional": lambda unit, named: _("An exceptional promotion is decided one level higher, at %(unit)s.",
+                                         unit=unit, named=named),
+    "escalated": lambda unit, named: _("The step was escalated to %(unit)s.", unit=unit, named=named),
+}
+
+
+def routing_sentence(case: Case) -> str | None:
+    if not case.routing_reason or case.step_unit is None:
+        return None
+    named = case.routing_from_unit.code if case.routing_from_unit else case.step_unit.code
+    return ROUTING_SENTENCES[case.routing_reason](case.step_unit.code, named)
+
+
+def me_json(person: Person) -> dict[str, Any]:
+    return {"username": person.username, "name": person.name, "unit": person.unit.code,
+            "grade": person.grade, "roles": person.role_strings(), "status": person.status}
+
+
+def event_json(ev, hide_score: bool) -> dict[str, Any]:
+    data = dict(ev.data or {})
+    if hide_score and ev.action in ("score", "supervisor_score"):
+        data.pop("score", None)
+    return {"seq": ev.seq, "action": ev.action, "from_state": ev.from_state, "to_state": ev.to_state,
+            "actor": ev.actor, "role": ev.role, "unit": ev.unit, "at": ev.at.isoformat() + "Z",
+            "comment": ev.comment, "data": data}
+
+
+def scores_json(case: Case, viewer: Person) -> dict[str, Any]:
+    show = authority.score_values_visible(viewer, case)
+    own_or_shown = lambda s: show or s.scorer_id == viewer.id  # noqa: E731
+    panel = [{"scorer": s.scorer.username, "value": s.value if own_or_shown(s) else None,
+              "at": s.at.isoformat() + "Z"} for s in case.scores if s.component == "panel"]
+    sup = next((s for s in case.scores if s.component == "supervisor"), None)
+    supervisor = None if sup is None else {"scorer": sup.scorer.username,
+                                           "value": sup.value if own_or_shown(sup) else None}
+    return {"panel": panel, "panel_members": [m.person.username for m in case.panel],
+            "supervisor": supervisor,
+            "annual_performance": case.annual_performance}
+
+
+def case_json(case: Case, viewer: Person) -> dict[str, Any]:
+    hide = not authority.score_values_visible(viewer, case)
+    return {
+        "id": case.id, "version": case.version,
+        "policy_version": {"label": case.policy_version.label, "hash": case.policy_version.hash},
+        "kind": case.kind, "employee": case.employee.username, "employee_name": case.employee.name,
+        "filed_by": case.filed_by.username,
+        "from_grade": case.from_grade, "target_grade": case.target_grade, "state": case.state,
+        "exceptional": case.exceptional, "statement": case.statement,
+        "step_unit": case.step_unit.code if case.step_unit else None,
+        "assignees": sorted({a.person.username for a in case.assignments}),
+        "routing_reason": case.routing_reason, "routing_note": routing_sentence(case),
+        "eligibility": case.eligibility or [], "eligible": case.eligible,
+        "scores": scores_json(case, viewer),
+        "composite": case.composite if authority.composite_visible(viewer, case) else None,
+        "deadline": case.deadline.isoformat() if case.deadline else None,
+        "overdue": engine.is_overdue(case, clock.today()),
+        "effective_on": case.effective_on.isoformat() if case.effective_on else None,
+        "actions": engine.available_actions(case, viewer),
+        "events": [event_json(ev, hide) for ev in case.events],
+        "created_at": case.created_at.isoformat() + "Z",
+    }

@@ -1,0 +1,143 @@
+"""Who may do what: the one place where authority is decided.
+
+`can()` tells the pages which buttons to show; `require()` runs inside `engine.fire()`, so the API, the
+pages, the CLI and batch jobs cannot bypass it. Refusals carry a reason a person can read.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select, false
+
+from .errors import Forbidden
+from .machines import Rulebook
+from .models import Case, CaseAssignee, Event, OrgUnit, PanelMember, Person
+
+SUBTREE_VIEWERS = ("hr", "approver", "supervisor", "admin")
+
+
+@dataclass(frozen=True)
+class Decision:
+    ok: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def can(actor: Person | None, case: Case, action: str, rb: Rulebook) -> Decision:
+    """May `actor` (None: the system) take `action` on `case` in its current state?"""
+    if actor is None:
+        return Decision(action in rb.system_also or action in rb.automatic, "only people take this action")
+    if action in rb.automatic:
+        return Decision(False, "this move is made by the system")
+    duty = rb.actors[action]
+    if actor.status == "dismissed":
+        return Decision(False, "your employment has ended")
+    if duty == "applicant":
+        if actor.id == case.employee_id:
+            return Decision(True)
+        return Decision(False, f"only the applicant ({case.employee.username}) may {action} this case")
+    if duty == "any_assignee":
+        if any(a.person_id == actor.id for a in case.assignments):
+            return Decision(True)
+        return Decision(False, "only a current assignee may declare a conflict on this step")
+    if case.has_duty(actor, duty):
+        return Decision(True)
+    if duty == "panel" and any(s.scorer_id == actor.id and s.component == "panel" for s in case.scores):
+        return Decision(False, "you have already scored this case")
+    names = ", ".join(p.username for p in case.assignee_people(duty)) or "nobody"
+    return Decision(False, f"only the current assignees of this step may {action} (now: {names})")
+
+
+def require(actor: Person | None, case: Case, action: str, rb: Rulebook) -> None:
+    decision = can(actor, case, action, rb)
+    if not decision:
+        raise Forbidden(decision.reason, action=action)
+
+
+def capacity(actor: Person | None, case: Case, action: str, rb: Rulebook) -> tuple[str | None, str | None]:
+    """The role and unit (code) in which the actor takes the action, for the audit event."""
+    if actor is None:
+        return None, None
+    duty = rb.actors.get(action)
+    if duty == "applicant" or (duty == "any_assignee" and actor.id == case.employee_id):
+        return "employee", case.employee.unit.code
+    for a in case.assignments:
+        if a.person_id == actor.id and (duty in ("any_assignee", a.duty)):
+            return a.role, a.unit.code if a.unit else None
+    return None, None
+
+
+# --- filing and visibility ---------------------------------------------------------------------------
+
+def hr_assignment_over(person: Person, unit: OrgUnit):
+    """The person's `hr` role at the unit or an ancestor, if any."""
+    chain = {u.id for u in unit.ancestors()}
+    return next((ra for ra in person.roles if ra.role == "hr" and ra.unit_id in chain), None)
+
+
+def can_file_for(filer: Person, employee: Person) -> Decision:
+    if filer.id == employee.id:
+        return Decision(True)
+    if hr_assignment_over(filer, employee.unit):
+        return Decision(True)
+    return Decision(False, f"only HR over {employee.unit.code} may file a case for {employee.username}")
+
+
+def _subtree_units(person: Person, roles=SUBTREE_VIEWERS) -> list[OrgUnit]:
+    return [ra.unit for ra in person.roles if ra.role in roles]
+
+
+def visible_filter(person: Person):
+    """A WHERE clause for the cases `person` may see: their own, those they filed, are assigned to, sit on
+    the panel of or acted on, and those of employees in the subtree of a unit where they hold HR,
+    approver, supervisor or admin."""
+    conds = [
+        Case.employee_id == person.id, Case.filed_by_id == person.id,
+        Case.id.in_(select(CaseAssignee.case_id).where(CaseAssignee.person_id == person.id)),
+        Case.id.in_(select(PanelMember.case_id).where(PanelMember.person_id == person.id)),
+        Case.id.in_(select(Event.case_id).where(Event.actor_id == person.id)),
+    ]
+    units = _subtree_units(person)
+    if units:
+        in_subtree = or_(*[OrgUnit.path.startswith(u.path) for u in units])
+        conds.append(Case.employee_id.in_(
+            select(Person.id).join(OrgUnit, Person.unit_id == OrgUnit.id).where(in_subtree)))
+    return or_(*conds) if conds else false()
+
+
+def can_see(person: Person, case: Case) -> bool:
+    if person.id in (case.employee_id, case.filed_by_id):
+        return True
+    if any(a.person_id == person.id for a in case.assignments) or any(m.person_id == person.id for m in case.panel):
+        return True
+    if any(u.contains(case.employee.unit) for u in _subtree_units(person)):
+        return True
+    return any(ev.actor_id == person.id for ev in case.events)
+
+
+def score_values_visible(viewer: Person, case: Case) -> bool:
+    """Blind scoring: the applicant never sees individual panel scores; a scorer sees the others' values
+    only after giving their own."""
+    if viewer.id == case.employee_id:
+        return False
+    return not any(a.person_id == viewer.id and a.duty in ("panel", "supervisor") for a in case.assignments)
+
+
+def composite_visible(viewer: Person, case: Case) -> bool:
+    """The applicant sees the composite once HR has decided."""
+    return viewer.id != case.employee_id or case.decided_at is not None
+
+
+def can_view_unit(person: Person, unit: OrgUnit, roles=("hr", "approver", "admin")) -> bool:
+    """HR and approvers (and admins) of the unit or above see its pipeline."""
+    return any(ra.role in roles and ra.unit.contains(unit) for ra in person.roles)
+
+
+def can_verify_audit(person: Person) -> bool:
+    return any(ra.role in ("admin", "hr") and ra.unit.parent_id is None for ra in person.roles)
+
+
+def is_admin(person: Person, unit: OrgUnit | None = None) -> bool:
+    return any(ra.role == "admin" and (unit is None or ra.unit.contains(unit)) for ra in person.roles)

@@ -1,0 +1,145 @@
+"""What transitions do to the world. Callbacks of the state machines: they mutate and may flush, never
+commit. Each receives transitions' EventData; the ActionContext is `event.kwargs["ctx"]`."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from . import clock, rules
+from .context import ActionContext
+from .errors import Refused
+from .models import db, Person, PanelMember, CaseScore, CaseAssignee, Conflict, GradeHistory
+from .routing import holds_role_at_or_above
+
+
+def ctx_of(event) -> ActionContext:
+    return event.kwargs["ctx"]
+
+
+def _drop_duty(ctx: ActionContext, duty: str, person_id: int | None = None) -> None:
+    for a in list(ctx.case.assignments):
+        if a.duty == duty and (person_id is None or a.person_id == person_id):
+            ctx.case.assignments.remove(a)
+
+
+# --- applicant ---------------------------------------------------------------------------------------
+
+def update_statement(event) -> None:
+    ctx = ctx_of(event)
+    statement = ctx.data.get("statement")
+    if statement is not None:
+        ctx.case.statement = statement.strip()
+
+
+# --- signatures (或签 / 会签) ---------------------------------------------------------------------------
+
+def record_signature(event) -> None:
+    """With `sign: all`, each assignee signs in turn; the step moves on with the last signature."""
+    ctx = ctx_of(event)
+    _drop_duty(ctx, "decide", ctx.actor.id)
+    ctx.event_data["partial"] = True
+
+
+# --- panel -------------------------------------------------------------------------------------------
+
+def assign_panel(event) -> None:
+    """Replace the members who have not scored with the named ones; members who scored stay."""
+    ctx = ctx_of(event)
+    case = ctx.case
+    names = ctx.data["members"]
+    people = {p.username: p for p in db.session.scalars(select(Person).where(Person.username.in_(names)))}
+    unknown = [n for n in names if n not in people]
+    if unknown:
+        raise Refused(f"unknown panel member(s): {', '.join(unknown)}", field="members")
+    supervisors = {a.person_id for a in case.assignments if a.duty == "supervisor"}
+    supervisors |= {s.scorer_id for s in case.scores if s.component == "supervisor"}
+    conflicted = {c.person_id for c in case.conflicts}
+    deciders = {ev.actor_id for ev in case.events if ev.data.get("decision")}
+    for name in names:
+        p = people[name]
+        if p.id == case.employee_id:
+            raise Refused(f"{name} is the applicant and cannot sit on the panel", field="members")
+        if p.id in supervisors:
+            raise Refused(f"{name} is the applicant's direct supervisor and cannot sit on the panel",
+                          field="members")
+        if p.id in conflicted or p.id in deciders:
+            raise Refused(f"{name} has a conflict on this case (declared, or took another decision on it)",
+                          field="members")
+        if p.status == "dismissed" or holds_role_at_or_above(p, "panel", case.step_unit) is None:
+            raise Refused(f"{name} does not hold 'panel' at {case.step_unit.code} or above", field="members")
+    scored = {s.scorer_id for s in case.scores if s.component == "panel"}
+    keep = [m for m in case.panel if m.person_id in scored]
+    wanted = [people[n] for n in dict.fromkeys(names) if people[n].id not in scored]
+    if len(keep) + len(wanted) < ctx.policy.panel_min_size:
+        raise Refused(f"the panel needs at least {ctx.policy.panel_min_size} members "
+                      f"({len(keep)} scored, {len(wanted)} named)", field="members")
+    for m in list(case.panel):
+        if m.person_id not in scored:
+            case.panel.remove(m)
+    db.session.flush()
+    for p in wanted:
+        case.panel.append(PanelMember(person=p))
+    ctx.event_data["members"] = [m.person.username for m in keep] + [p.username for p in wanted]
+    ctx.reroute = True
+
+
+def record_panel_score(event) -> None:
+    ctx = ctx_of(event)
+    value = ctx.data["score"]
+    ctx.case.scores.append(CaseScore(scorer=ctx.actor, component="panel", value=value, at=clock.now()))
+    _drop_duty(ctx, "panel", ctx.actor.id)
+    ctx.event_data.update(score=value, decision=True)
+
+
+def record_supervisor_score(event) -> None:
+    ctx = ctx_of(event)
+    value = ctx.data["score"]
+    ctx.case.scores.append(CaseScore(scorer=ctx.actor, component="supervisor", value=value, at=clock.now()))
+    _drop_duty(ctx, "supervisor")
+    ctx.event_data.update(score=value, decision=True)
+
+
+def compute_composite(event) -> None:
+    """Entering HR approval: composite = Σ(weight × component) / Σ(weights) under the case's policy."""
+    ctx = ctx_of(event)
+    case = ctx.case
+    panel = [s.value for s in case.scores if s.component == "panel"]
+    supervisor = next((s.value for s in case.scores if s.component == "supervisor"), None)
+    components = {"supervisor": supervisor, "panel": rules.panel_component(panel, ctx.policy.trim_at_least),
+                  "annual_performance": case.annual_performance}
+    case.composite = rules.composite(ctx.policy, components)
+    ctx.event_data["composite"] = case.composite
+
+
+# --- conflicts ---------------------------------------------------------------------------------------
+
+def declare_conflict(event) -> None:
+    ctx = ctx_of(event)
+    ctx.case.conflicts.append(Conflict(person=ctx.actor, reason=ctx.comment, declared_at=clock.now()))
+    db.session.query(CaseAssignee).filter_by(case_id=ctx.case.id, person_id=ctx.actor.id).delete()
+    db.session.expire(ctx.case, ["assignments"])
+    ctx.reroute = True
+
+
+# --- outcomes ----------------------------------------------------------------------------------------
+
+def schedule_effective(event) -> None:
+    ctx = ctx_of(event)
+    ctx.case.effective_on = clock.first_of_next_month(ctx.today)
+    ctx.event_data["effective_on"] = ctx.case.effective_on.isoformat()
+
+
+def apply_promotion(event) -> None:
+    """The employee's grade changes, with a grade-history row naming the case."""
+    ctx = ctx_of(event)
+    case = ctx.case
+    emp = case.employee
+    day = case.effective_on or ctx.today
+    db.session.add(GradeHistory(person=emp, from_grade=emp.grade, to_grade=case.target_grade, effective_on=day,
+                                case_id=case.id, source="case"))
+    emp.level, emp.tier, emp.grade_since = case.target_level, case.target_tier, day
+    case.effective_on = day
+    ctx.event_data["grade"] = {"from": case.from_grade, "to": case.target_grade, "on": day.isoformat()}
+
+
+def mark_decided(event) -> None:
+    ctx_of(event).case.decided_at = clock.now()

@@ -1,0 +1,281 @@
+"""The engine: files cases and fires actions. Nothing else changes a case's state.
+
+`fire()` checks the state (409), the authority (403) and the body (400/422), runs the transition of the
+case kind's rulebook, appends the audit event, routes the next step and flushes. It never commits: the
+caller commits once, so the change and its audit event land together or not at all.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
+
+from . import audit, authority, clock, policy as policy_mod, routing, rules
+from .context import ActionContext
+from .errors import Conflict, Forbidden, Invalid, NotFound, Refused
+from .machines import Rulebook, rulebook
+from .models import db, Case, CaseAssignee, Person, PolicyVersion, Setting
+from .policy import Policy
+
+ACTIVE_POLICY_KEY = "active_policy_version"
+
+
+class Stale(Conflict):
+    """The case row changed under us (another transaction committed first)."""
+
+
+# --- policies ----------------------------------------------------------------------------------------
+
+def register_policy(pol: Policy, source: str) -> PolicyVersion:
+    """The stored version of a policy (created the first time its content is seen)."""
+    pv = db.session.scalar(select(PolicyVersion).where(PolicyVersion.hash == pol.hash))
+    if pv is None:
+        pv = PolicyVersion(policy_id=pol.id, label=pol.label, hash=pol.hash, source=source,
+                           content=policy_mod.canonical(pol.document))
+        db.session.add(pv)
+        db.session.flush()
+    return pv
+
+
+def activate_policy(pol: Policy, source: str) -> PolicyVersion:
+    """Make a policy the active one for new cases; cases in flight keep theirs."""
+    pv = register_policy(pol, source)
+    setting = db.session.get(Setting, ACTIVE_POLICY_KEY)
+    if setting is None:
+        db.session.add(Setting(key=ACTIVE_POLICY_KEY, value=str(pv.id)))
+    else:
+        setting.value = str(pv.id)
+    db.session.flush()
+    return pv
+
+
+def active_policy() -> tuple[PolicyVersion, Policy]:
+    setting = db.session.get(Setting, ACTIVE_POLICY_KEY)
+    if setting is None:
+        raise Refused("no policy is active: run `flask --app wsgi init-db --policy NAME`")
+    pv = db.session.get(PolicyVersion, int(setting.value))
+    return pv, policy_mod.from_stored(pv.content)
+
+
+def policy_for(case: Case) -> Policy:
+    """The policy version the case started under; it finishes under it."""
+    return policy_mod.from_stored(case.policy_version.content)
+
+
+# --- filing ------------------------------------------------------------------------------------------
+
+def check_target(pol: Policy, employee: Person, target_grade: Any, exceptional: bool) -> tuple[str, int]:
+    """Parse and check a promotion's target grade: the next tier or the next level's first tier, or a skip
+    when the case is exceptional."""
+    if not isinstance(target_grade, str) or not target_grade.strip():
+        raise Invalid("target_grade must be a grade such as 'senior' or 'senior-2'", field="target_grade")
+    if employee.level is None:
+        raise Refused(f"{employee.username} holds no grade of the ladder", field="employee")
+    try:
+        level, tier = pol.parse_grade(target_grade)
+    except ValueError as exc:
+        raise Refused(f"target_grade: {exc}", field="target_grade") from None
+    cur = (pol.level_index(employee.level), employee.tier)
+    if (pol.level_index(level), tier) <= cur:
+        raise Refused(f"target_grade {level}-{tier} is not above the current grade {employee.grade}",
+                      field="target_grade")
+    if (level, tier) not in pol.next_grades(employee.level, employee.tier) and not exceptional:
+        normal = ", ".join(f"{lv}-{t}" for lv, t in pol.next_grades(employee.level, employee.tier))
+        raise Refused(f"{level}-{tier} skips a grade (the next is {normal}); only an exceptional promotion "
+                      f"may do that", field="target_grade")
+    return level, tier
+
+
+def preview_eligibility(employee: Person, target_grade: str, today: dt.date | None = None):
+    """Eligibility of a promotion before it is filed: (level, tier, [{rule, required, actual, passed}])."""
+    _, pol = active_policy()
+    level, tier = check_target(pol, employee, target_grade, exceptional=True)
+    return level, tier, rules.evaluate(employee, pol, level, today or clock.today())
+
+
+def create_promotion(filer: Person, employee: Person, target_grade: Any, statement: Any = "",
+                     exceptional: Any = False, today: dt.date | None = None) -> Case:
+    today = today or clock.today()
+    pv, pol = active_policy()
+    rb = rulebook("promotion")
+    allowed = authority.can_file_for(filer, employee)
+    if not allowed:
+        raise Forbidden(allowed.reason)
+    if not isinstance(statement, str):
+        raise Invalid("statement must be text", field="statement")
+    if not isinstance(exceptional, bool):
+        raise Invalid("exceptional must be true or false", field="exceptional")
+    if employee.status == "dismissed":
+        raise Refused(f"{employee.username} is no longer employed", field="employee")
+    level, tier = check_target(pol, employee, target_grade, exceptional)
+    if db.session.scalar(select(Case.id).where(Case.employee_id == employee.id, Case.kind == rb.kind,
+                                               Case.closed.is_(False))):
+        raise Refused(f"{employee.username} already has an open promotion case", field="employee")
+    results = rules.evaluate(employee, pol, level, today)
+    failed = rules.failed_rules(results)
+    if failed and not exceptional:
+        raise Refused(f"not eligible: {', '.join(failed)} (file it as exceptional to go on)",
+                      eligibility=results)
+    case = Case(kind=rb.kind, employee=employee, filed_by=filer, policy_version=pv, state=rb.created,
+                exceptional=exceptional, statement=statement.strip(), from_level=employee.level,
+                from_tier=employee.tier, target_level=level, target_tier=tier, eligibility=results,
+                eligible=not failed, annual_performance=rules.year_average(employee, "performance", today.year - 1),
+                version=1, closed=False, step_unit=employee.unit, created_at=clock.now(), updated_at=clock.now())
+    # Route first: if nobody can act, nothing is written.
+    _route_state(case, rb, pol, today, entering=True, dry_run=True)
+    db.session.add(case)
+    db.session.flush()
+    if filer.id == employee.id:
+        role, unit = "employee", employee.unit.code
+    else:
+        ra = authority.hr_assignment_over(filer, employee.unit)
+        role, unit = "hr", ra.unit.code
+    audit.append(case, action="create", actor=filer, role=role, unit=unit, from_state=None, to_state=case.state,
+                 comment="", data={"target_grade": case.target_grade, "exceptional": exceptional,
+                                   "eligible": not failed})
+    _route_state(case, rb, pol, today, entering=True)
+    db.session.flush()
+    return case
+
+
+# --- firing actions ----------------------------------------------------------------------------------
+
+def fire(case: Case, action: str, actor: Person | None, data: dict[str, Any] | None = None, *,
+         expected_version: Any = None, today: dt.date | None = None) -> Case:
+    """Take `action` on `case` as `actor` (None: the system). Raises a WorkflowError subclass."""
+    rb = rulebook(case.kind)
+    if action not in rb.actors and not (actor is None and action in rb.automatic):
+        raise NotFound(f"unknown action '{action}' for a {case.kind} case")
+    if not rb.can_fire(case.state, action):
+        raise Conflict(f"the case is {case.state}; '{action}' is not possible now", state=case.state)
+    authority.require(actor, case, action, rb)
+    if expected_version is not None and action not in rb.version_free:
+        if isinstance(expected_version, bool) or not isinstance(expected_version, int):
+            raise Invalid("version must be an integer", field="version")
+        if expected_version != case.version:
+            raise Conflict(f"the case has changed since version {expected_version} (now {case.version}); "
+                           f"reload it", version=case.version)
+    pol = policy_for(case)
+    ctx = ActionContext(case=case, action=action, actor=actor, policy=pol, today=today or clock.today(),
+                        data=dict(data or {}))
+    role, unit = authority.capacity(actor, case, action, rb)
+    from_state = case.state
+    if not rb.machine.events[action].trigger(case, ctx=ctx):
+        raise Refused(f"'{action}' is not possible: its conditions do not hold")
+    if action in rb.decisions:
+        ctx.event_data.update(decision=True, step=rb.steps.get(from_state))
+    audit.append(case, action=action, actor=actor, role=role, unit=unit, from_state=from_state,
+                 to_state=case.state, comment=ctx.comment, data=ctx.event_data)
+    if case.state != from_state or ctx.reroute:
+        _route_state(case, rb, pol, ctx.today, entering=case.state != from_state)
+    case.updated_at = clock.now()
+    for auto in rb.automatic:
+        if rb.can_fire(case.state, auto):
+            auto_ctx = ActionContext(case=case, action=auto, actor=None, policy=pol, today=ctx.today)
+            before = case.state
+            if rb.machine.events[auto].trigger(case, ctx=auto_ctx):
+                audit.append(case, action=auto, actor=None, from_state=before, to_state=case.state,
+                             data=auto_ctx.event_data)
+                _route_state(case, rb, pol, ctx.today, entering=True)
+    flush()
+    return case
+
+
+def flush() -> None:
+    try:
+        db.session.flush()
+    except StaleDataError:
+        raise Stale("another decision on this case came first; reload it") from None
+
+
+def available_actions(case: Case, person: Person) -> list[str]:
+    """The actions `person` may take on `case` now (what the pages show as buttons)."""
+    rb = rulebook(case.kind)
+    return [a for a in rb.actions() if rb.can_fire(case.state, a) and authority.can(person, case, a, rb)]
+
+
+# --- routing the current state -----------------------------------------------------------------------
+
+def exclusions(case: Case, step: str | None) -> dict[int, str]:
+    """Who may not act on `step`: the applicant (self), declared conflicts and, four eyes, whoever took a
+    decision of another step of the case (conflict)."""
+    excluded = {case.employee_id: "self"}
+    for c in case.conflicts:
+        excluded.setdefault(c.person_id, "conflict")
+    for ev in case.events:
+        if ev.data.get("decision") and ev.data.get("step") != step and ev.actor_id:
+            excluded.setdefault(ev.actor_id, "conflict")
+    return excluded
+
+
+def _signed_in_this_step(case: Case) -> set[int]:
+    """Assignees who already signed the current step (会签), since the case last entered its state."""
+    signed = set()
+    for ev in reversed(case.events):
+        if ev.from_state != ev.to_state:
+            break
+        if ev.data.get("partial") and ev.actor_id:
+            signed.add(ev.actor_id)
+    return signed
+
+
+def _route_state(case: Case, rb: Rulebook, pol: Policy, today: dt.date, entering: bool,
+                 dry_run: bool = False) -> None:
+    """Compute and store who acts in the case's current state, at which unit, why and by when."""
+    if not dry_run:
+        case.assignments.clear()
+        flush()
+    if case.state in rb.terminal:
+        case.closed, case.step_unit, case.routing_reason, case.routing_from_unit = True, None, None, None
+        case.deadline = None
+        return
+    step = rb.steps.get(case.state)
+    if step is None:   # back with the applicant (returned)
+        case.step_unit, case.routing_reason, case.routing_from_unit, case.deadline = \
+            case.employee.unit, None, None, None
+        if not dry_run:
+            case.assignments.append(CaseAssignee(person=case.employee, duty="applicant", role="employee",
+                                                 unit=case.employee.unit))
+        return
+    excluded = exclusions(case, step) if case.id else {case.employee_id: "self"}
+    found = routing.route(pol, case.employee, case.target_level, step, case.exceptional, excluded)
+    if dry_run:
+        return
+    case.step_unit, case.routing_reason = found.unit, found.reason
+    case.routing_from_unit = found.named_unit if found.reason in ("vacancy", "self", "conflict") else None
+    if entering:
+        days = pol.steps[step].deadline_days
+        case.deadline = (case.effective_on if case.state == "approved"
+                         else clock.add_working_days(today, days, pol.holidays) if days else None)
+    if case.state == "panel_scoring":
+        _assign(case, found.people, "assign_panel", found.role, found.unit)
+        if not any(s.component == "supervisor" for s in case.scores):
+            sup = routing.supervisors_of(case.employee, {k: v for k, v in excluded.items() if k != case.employee_id})
+            if sup is None:
+                raise Refused(f"{case.employee.username} has no supervisor to give the supervisor evaluation")
+            _assign(case, sup[1], "supervisor", "supervisor", sup[0])
+        scored = {s.scorer_id for s in case.scores if s.component == "panel"}
+        _assign(case, [m.person for m in case.panel if m.person_id not in scored], "panel", "panel", found.unit)
+    else:
+        signed = set() if entering else _signed_in_this_step(case)
+        _assign(case, [p for p in found.people if p.id not in signed], "decide", found.role, found.unit)
+
+
+def _assign(case: Case, people, duty: str, role: str, unit) -> None:
+    for p in people:
+        case.assignments.append(CaseAssignee(person=p, duty=duty, role=role, unit=unit))
+
+
+# --- time --------------------------------------------------------------------------------------------
+
+def due_for_tick(today: dt.date) -> list[tuple[int, str]]:
+    """(case id, action) pairs that time has brought: promotions whose effective date has come."""
+    rows = db.session.execute(select(Case.id).where(Case.kind == "promotion", Case.state == "approved",
+                                                    Case.effective_on <= today)).all()
+    return [(r.id, "make_effective") for r in rows]
+
+
+def is_overdue(case: Case, today: dt.date | None = None) -> bool:
+    return bool(case.deadline and not case.closed and (today or clock.today()) > case.deadline)

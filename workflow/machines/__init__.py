@@ -1,0 +1,59 @@
+"""The rulebook of each case kind: a `transitions.Machine` built once from a machine module's data.
+
+Machines are built with model=None and auto_transitions=False and fired with
+`machine.events[action].trigger(case, ctx=...)`: no ORM object is ever added to a machine.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+
+from transitions import Machine
+
+from . import promotion
+
+
+@dataclass(frozen=True)
+class Rulebook:
+    kind: str
+    machine: Machine
+    created: str
+    states: tuple[str, ...]
+    terminal: frozenset[str]
+    steps: dict[str, str]
+    actors: dict[str, str]
+    automatic: tuple[str, ...]
+    system_also: frozenset[str]
+    decisions: frozenset[str]
+    version_free: frozenset[str]
+    transitions: tuple[dict, ...]
+
+    def actions(self) -> list[str]:
+        return list(self.actors)
+
+    def can_fire(self, state: str, action: str) -> bool:
+        event = self.machine.events.get(action)
+        return event is not None and bool(event.transitions.get(state))
+
+    def sources(self, action: str) -> list[str]:
+        event = self.machine.events.get(action)
+        return [s for s, ts in event.transitions.items() if ts] if event else []
+
+
+def build(module: ModuleType) -> Rulebook:
+    machine = Machine(model=None, states=module.STATES, transitions=module.TRANSITIONS, initial=module.CREATED,
+                      auto_transitions=False, send_event=True, queued=False, ignore_invalid_triggers=False)
+    return Rulebook(
+        kind=module.KIND, machine=machine, created=module.CREATED, states=tuple(module.STATES),
+        terminal=frozenset(module.TERMINAL), steps=dict(module.STEPS), actors=dict(module.ACTORS),
+        automatic=tuple(module.AUTOMATIC), system_also=frozenset(module.SYSTEM_ALSO),
+        decisions=frozenset(module.DECISIONS), version_free=frozenset(module.VERSION_FREE),
+        transitions=tuple(module.TRANSITIONS),
+    )
+
+
+RULEBOOKS: dict[str, Rulebook] = {m.KIND: build(m) for m in (promotion,)}
+
+
+def rulebook(kind: str) -> Rulebook:
+    return RULEBOOKS[kind]

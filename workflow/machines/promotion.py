@@ -1,0 +1,56 @@
+"""晋级 — the promotion pipeline, as data. Guards come from workflow.rules, effects from workflow.effects."""
+from .. import effects as fx
+from .. import rules as r
+
+KIND = "promotion"
+CREATED = "qualification_review"     # `create` files the case (submitted) straight into qualification review
+STATES = ["submitted", "qualification_review", "returned", "panel_scoring", "hr_approval", "approved",
+          "effective", "rejected", "withdrawn", "not_selected"]
+TERMINAL = ["effective", "rejected", "withdrawn", "not_selected"]
+
+# The policy step whose authority acts while the case is in a state.
+STEPS = {"qualification_review": "qualification_review", "panel_scoring": "panel_scoring",
+         "hr_approval": "hr_approval", "approved": "hr_approval"}
+
+# Who takes an action: an assignee with that duty, or the applicant.
+ACTORS = {
+    "qualify": "decide", "return": "decide", "reject": "decide", "approve": "decide",
+    "make_effective": "decide", "assign_panel": "assign_panel", "score": "panel",
+    "supervisor_score": "supervisor", "resubmit": "applicant", "withdraw": "applicant",
+    "declare_conflict": "any_assignee",
+}
+AUTOMATIC = ["scoring_complete"]          # fired by the engine as `system` when their conditions hold
+SYSTEM_ALSO = ["make_effective"]          # `tick` may take these as `system`
+DECISIONS = ["qualify", "return", "reject", "approve", "score", "supervisor_score"]   # four eyes
+VERSION_FREE = ["score", "supervisor_score"]   # concurrent scorers never block each other
+
+_OPEN = ["qualification_review", "returned", "panel_scoring", "hr_approval", "approved"]
+_ASSIGNED = ["qualification_review", "panel_scoring", "hr_approval", "approved"]
+
+TRANSITIONS = [
+    {"trigger": "qualify", "source": "qualification_review", "dest": "panel_scoring",
+     "conditions": r.last_signature},
+    {"trigger": "qualify", "source": "qualification_review", "dest": None, "before": fx.record_signature},
+    {"trigger": "return", "source": "qualification_review", "dest": "returned", "prepare": r.require_comment},
+    {"trigger": "resubmit", "source": "returned", "dest": "qualification_review", "before": fx.update_statement},
+    {"trigger": "reject", "source": ["qualification_review", "hr_approval"], "dest": "rejected",
+     "prepare": r.require_comment, "after": fx.mark_decided},
+    {"trigger": "assign_panel", "source": "panel_scoring", "dest": None, "prepare": r.require_members,
+     "before": fx.assign_panel},
+    {"trigger": "score", "source": "panel_scoring", "dest": None, "prepare": r.require_score,
+     "before": fx.record_panel_score},
+    {"trigger": "supervisor_score", "source": "panel_scoring", "dest": None, "prepare": r.require_score,
+     "before": fx.record_supervisor_score},
+    {"trigger": "scoring_complete", "source": "panel_scoring", "dest": "hr_approval",
+     "conditions": r.scoring_complete, "before": fx.compute_composite},
+    {"trigger": "approve", "source": "hr_approval", "dest": "effective",
+     "conditions": [r.last_signature, r.effective_on_approval], "after": [fx.mark_decided, fx.apply_promotion]},
+    {"trigger": "approve", "source": "hr_approval", "dest": "approved", "conditions": r.last_signature,
+     "after": [fx.mark_decided, fx.schedule_effective]},
+    {"trigger": "approve", "source": "hr_approval", "dest": None, "before": fx.record_signature},
+    {"trigger": "make_effective", "source": "approved", "dest": "effective", "prepare": r.require_effective_date,
+     "after": fx.apply_promotion},
+    {"trigger": "withdraw", "source": ["qualification_review", "returned", "panel_scoring", "hr_approval"],
+     "dest": "withdrawn"},
+    {"trigger": "declare_conflict", "source": _ASSIGNED, "dest": None, "before": fx.declare_conflict},
+]

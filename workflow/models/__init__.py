@@ -1,0 +1,29 @@
+"""The data model, one module per aggregate. `db` is created unbound and bound by the web app."""
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    # Named constraints so that migrations can alter them on every database.
+    metadata = MetaData(naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    })
+
+
+db = SQLAlchemy(model_class=Base)
+
+from .org import OrgUnit, RoleAssignment  # noqa: E402
+from .people import Person, ApiToken, Score, GradeHistory  # noqa: E402
+from .policies import PolicyVersion, Setting  # noqa: E402
+from .cases import Case, CaseAssignee, CaseScore, PanelMember, Conflict  # noqa: E402
+from .audit import Event  # noqa: E402
+
+__all__ = [
+    "db", "OrgUnit", "RoleAssignment", "Person", "ApiToken", "Score", "GradeHistory",
+    "PolicyVersion", "Setting", "Case", "CaseAssignee", "CaseScore", "PanelMember", "Conflict", "Event",
+]

@@ -1,0 +1,423 @@
+"""Load and validate policy files into frozen objects.
+
+A policy file is YAML (see docs/policies.md). Validation refuses a bad file with a `PolicyError`
+that names the file, the key path and the problem; nothing of a policy is written in Python code.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
+PROMOTION_STEPS = ("qualification_review", "panel_scoring", "hr_approval")
+ROLES = ("supervisor", "approver", "hr", "panel", "admin")
+WEIGHT_COMPONENTS = ("supervisor", "panel", "annual_performance")
+EFFECTIVE_WHEN = ("on_approval", "first_of_next_month")
+SIGN_MODES = ("any", "all")
+
+
+class PolicyError(ValueError):
+    """A policy file is refused: `source` is the file, `path` the key path, `problem` what is wrong."""
+
+    def __init__(self, source: str, path: str, problem: str):
+        self.source, self.path, self.problem = source, path, problem
+        super().__init__(f"{source}: {path or '(top)'}: {problem}")
+
+
+@dataclass(frozen=True)
+class Named:
+    id: str
+    zh: str
+    en: str
+
+    def label(self, lang: str) -> str:
+        return self.zh if lang.startswith("zh") else self.en
+
+
+@dataclass(frozen=True)
+class Level(Named):
+    tiers: int = 1
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    role: str
+    sign: str
+    deadline_days: int | None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One eligibility rule: a type from workflow.rules.RULE_TYPES and its parameters."""
+    type: str
+    params: dict[str, Any]
+    targets: tuple[str, ...] | None   # None: every target level
+
+    def applies_to(self, level: str) -> bool:
+        return self.targets is None or level in self.targets
+
+
+@dataclass(frozen=True)
+class ScoreKind:
+    id: str
+    min: float
+    max: float
+    pass_mark: float | None
+    pass_fail: bool
+
+
+@dataclass(frozen=True)
+class Policy:
+    id: str
+    version: str
+    name: Named
+    org_levels: tuple[Named, ...]
+    education: tuple[Named, ...]
+    ladder: tuple[Level, ...]
+    steps: dict[str, Step]
+    authority: dict[str, dict[str, str]]
+    exceptional_levels_up: int
+    eligibility: tuple[Rule, ...]
+    score_kinds: dict[str, ScoreKind]
+    weights: dict[str, float]
+    panel_min_size: int
+    trim_at_least: int | None
+    effective_when: str
+    holidays: frozenset[dt.date]
+    hash: str
+    document: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.id} {self.version}"
+
+    # --- look-ups -----------------------------------------------------------------------------------
+    @property
+    def org_level_ids(self) -> tuple[str, ...]:
+        return tuple(o.id for o in self.org_levels)
+
+    def org_level_index(self, level: str) -> int:
+        """0 for the top org level."""
+        return self.org_level_ids.index(level)
+
+    @property
+    def level_ids(self) -> tuple[str, ...]:
+        return tuple(lv.id for lv in self.ladder)
+
+    def level(self, level_id: str) -> Level:
+        for lv in self.ladder:
+            if lv.id == level_id:
+                return lv
+        raise KeyError(level_id)
+
+    def level_index(self, level_id: str) -> int:
+        return self.level_ids.index(level_id)
+
+    def education_index(self, edu: str | None) -> int:
+        ids = [e.id for e in self.education]
+        return ids.index(edu) if edu in ids else -1
+
+    def parse_grade(self, text: str) -> tuple[str, int]:
+        """`LEVEL` (first tier) or `LEVEL-TIER` -> (level, tier); ValueError naming what is wrong."""
+        text = (text or "").strip()
+        level, sep, tier = text.rpartition("-") if "-" in text else (text, "", "")
+        if not sep:
+            level, tier_no = text, 1
+        else:
+            if not tier.isdigit():
+                raise ValueError(f"'{text}' is not LEVEL or LEVEL-TIER")
+            tier_no = int(tier)
+        if level not in self.level_ids:
+            raise ValueError(f"unknown level '{level}' (levels: {', '.join(self.level_ids)})")
+        tiers = self.level(level).tiers
+        if not 1 <= tier_no <= tiers:
+            raise ValueError(f"level '{level}' has tiers 1 to {tiers}, not {tier_no}")
+        return level, tier_no
+
+    def next_grades(self, level: str, tier: int) -> list[tuple[str, int]]:
+        """The normal (non-exceptional) promotions from a grade: next tier, or first tier of next level."""
+        if tier < self.level(level).tiers:
+            return [(level, tier + 1)]
+        i = self.level_index(level)
+        return [(self.ladder[i + 1].id, 1)] if i + 1 < len(self.ladder) else []
+
+    def step_org_level(self, target_level: str, step: str) -> str:
+        return self.authority[target_level][step]
+
+    def rules_for(self, target_level: str) -> list[Rule]:
+        return [r for r in self.eligibility if r.applies_to(target_level)]
+
+    def version_info(self) -> dict[str, str]:
+        return {"label": self.label, "hash": self.hash}
+
+    def to_json(self) -> dict[str, Any]:
+        """The shape `GET /api/v1/policy` answers."""
+        return {
+            "id": self.id, "version": self.version, "label": self.label, "hash": self.hash,
+            "name": {"zh": self.name.zh, "en": self.name.en},
+            "org_levels": [{"id": o.id, "zh": o.zh, "en": o.en} for o in self.org_levels],
+            "education": [{"id": e.id, "zh": e.zh, "en": e.en} for e in self.education],
+            "ladder": [{"id": lv.id, "name": {"zh": lv.zh, "en": lv.en}, "tiers": lv.tiers}
+                       for lv in self.ladder],
+            "steps": {s.name: {"role": s.role, "sign": s.sign, "deadline_days": s.deadline_days}
+                      for s in self.steps.values()},
+            "authority": self.authority,
+            "exceptional": {"levels_up": self.exceptional_levels_up},
+            "eligibility": [{"rule": r.type, **r.params, "targets": list(r.targets) if r.targets else None}
+                            for r in self.eligibility],
+            "weights": self.weights,
+            "panel_min_size": self.panel_min_size,
+            "trim": {"drop_extremes_when_at_least": self.trim_at_least} if self.trim_at_least else None,
+            "effective": {"when": self.effective_when},
+        }
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+def resolve(name_or_path: str) -> Path:
+    """A policy name (a file in policies/) or a path."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return p
+    for ext in (".yaml", ".yml"):
+        candidate = POLICY_DIR / f"{name_or_path}{ext}"
+        if candidate.exists():
+            return candidate
+    known = ", ".join(sorted(f.stem for f in POLICY_DIR.glob("*.y*ml")))
+    raise PolicyError(str(name_or_path), "", f"no such policy file or name (shipped: {known})")
+
+
+def load_file(name_or_path: str) -> Policy:
+    path = resolve(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(str(path), "", f"cannot read the file: {exc.strerror}") from exc
+    return loads(text, str(path))
+
+
+def loads(text: str, source: str = "<policy>") -> Policy:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise PolicyError(source, where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    return from_document(doc, source)
+
+
+_cache: dict[str, Policy] = {}
+
+
+def from_stored(content: str) -> Policy:
+    """A policy from its stored canonical JSON (a case's policy version), cached by content."""
+    key = hashlib.sha256(content.encode()).hexdigest()
+    if key not in _cache:
+        _cache[key] = from_document(json.loads(content), "<stored policy>")
+    return _cache[key]
+
+
+def canonical(doc: Any) -> str:
+    return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class _V:
+    """Walks a document, keeping the key path for error messages."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, path: str, problem: str):
+        raise PolicyError(self.source, path, problem)
+
+    def mapping(self, value, path, required=(), optional=()):
+        if not isinstance(value, dict):
+            self.fail(path, f"must be a mapping, not {type(value).__name__}")
+        for key in required:
+            if key not in value:
+                self.fail(_join(path, key), "is required")
+        unknown = set(value) - set(required) - set(optional)
+        if unknown:
+            self.fail(_join(path, sorted(map(str, unknown))[0]),
+                      f"unknown key (allowed: {', '.join(list(required) + list(optional))})")
+        return value
+
+    def seq(self, value, path, min_len=1):
+        if not isinstance(value, list):
+            self.fail(path, f"must be a list, not {type(value).__name__}")
+        if len(value) < min_len:
+            self.fail(path, f"must have at least {min_len} item(s)")
+        return value
+
+    def text(self, value, path):
+        if not isinstance(value, str) or not value.strip():
+            self.fail(path, "must be a non-empty text")
+        return value
+
+    def ident(self, value, path):
+        self.text(value, path)
+        if not value.replace("_", "").isalnum() or not value.isascii() or "-" in value:
+            self.fail(path, f"'{value}' must be an id of ASCII letters, digits and _")
+        return value
+
+    def number(self, value, path, lo=None, hi=None, integer=False):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+            self.fail(path, f"must be {'a whole number' if integer else 'a number'}, not {value!r}")
+        if lo is not None and value < lo:
+            self.fail(path, f"must be at least {lo}, not {value}")
+        if hi is not None and value > hi:
+            self.fail(path, f"must be at most {hi}, not {value}")
+        return value
+
+    def one_of(self, value, path, choices, what="value"):
+        if value not in choices:
+            self.fail(path, f"unknown {what} {value!r} (expected one of: {', '.join(map(str, choices))})")
+        return value
+
+    def named_list(self, value, path, extra_required=(), extra_optional=()):
+        items, seen = [], set()
+        for i, item in enumerate(self.seq(value, path)):
+            p = f"{path}[{i}]"
+            self.mapping(item, p, required=("id", "zh", "en", *extra_required), optional=extra_optional)
+            self.ident(item["id"], f"{p}.id")
+            self.text(item["zh"], f"{p}.zh")
+            self.text(item["en"], f"{p}.en")
+            if item["id"] in seen:
+                self.fail(f"{p}.id", f"duplicate id '{item['id']}'")
+            seen.add(item["id"])
+            items.append(item)
+        return items
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+TOP_KEYS_REQUIRED = ("policy", "version", "name", "org_levels", "education", "ladder", "steps", "authority",
+                     "eligibility", "scoring")
+TOP_KEYS_OPTIONAL = ("exceptional", "scores", "effective", "calendar")
+
+
+def from_document(doc: Any, source: str) -> Policy:
+    # Imported here: rules imports this module for the Policy type.
+    from .rules import RULE_TYPES
+
+    v = _V(source)
+    v.mapping(doc, "", TOP_KEYS_REQUIRED, TOP_KEYS_OPTIONAL)
+    pid = v.ident(doc["policy"], "policy")
+    version = str(doc["version"]).strip() or v.fail("version", "must not be empty")
+    name = v.mapping(doc["name"], "name", ("zh", "en"))
+    org_levels = v.named_list(doc["org_levels"], "org_levels")
+    education = v.named_list(doc["education"], "education")
+    ladder = v.named_list(doc["ladder"], "ladder", extra_required=("tiers",))
+    for i, lv in enumerate(ladder):
+        v.number(lv["tiers"], f"ladder[{i}].tiers", lo=1, hi=20, integer=True)
+    level_ids = [lv["id"] for lv in ladder]
+    org_ids = [o["id"] for o in org_levels]
+    if len(ladder) < 2:
+        v.fail("ladder", "must have at least 2 levels")
+
+    steps = {}
+    v.mapping(doc["steps"], "steps", PROMOTION_STEPS)
+    for sname in PROMOTION_STEPS:
+        p = f"steps.{sname}"
+        s = v.mapping(doc["steps"][sname], p, ("role",), ("sign", "deadline_days"))
+        v.one_of(s["role"], f"{p}.role", ROLES, "role")
+        v.one_of(s.get("sign", "any"), f"{p}.sign", SIGN_MODES, "sign mode")
+        if s.get("deadline_days") is not None:
+            v.number(s["deadline_days"], f"{p}.deadline_days", lo=1, hi=365, integer=True)
+        steps[sname] = Step(sname, s["role"], s.get("sign", "any"), s.get("deadline_days"))
+
+    authority = {}
+    v.mapping(doc["authority"], "authority", required=level_ids)
+    for lid in level_ids:
+        p = f"authority.{lid}"
+        row = v.mapping(doc["authority"][lid], p, PROMOTION_STEPS)
+        for sname in PROMOTION_STEPS:
+            v.one_of(row[sname], f"{p}.{sname}", org_ids, "org level")
+        authority[lid] = {s: row[s] for s in PROMOTION_STEPS}
+
+    exc = v.mapping(doc.get("exceptional", {"levels_up": 1}), "exceptional", ("levels_up",))
+    levels_up = v.number(exc["levels_up"], "exceptional.levels_up", lo=1, hi=len(org_ids), integer=True)
+
+    score_kinds = {}
+    scores_doc = doc.get("scores", {"performance": {"min": 0, "max": 100},
+                                    "skill_test": {"min": 0, "max": 100, "pass_mark": 60, "pass_fail": True}})
+    v.mapping(scores_doc, "scores", optional=tuple(scores_doc) if isinstance(scores_doc, dict) else ())
+    for kind, spec in scores_doc.items():
+        p = f"scores.{kind}"
+        v.ident(kind, p)
+        v.mapping(spec, p, ("min", "max"), ("pass_mark", "pass_fail"))
+        lo = v.number(spec["min"], f"{p}.min")
+        hi = v.number(spec["max"], f"{p}.max")
+        if hi <= lo:
+            v.fail(f"{p}.max", f"must be greater than min ({lo})")
+        if spec.get("pass_mark") is not None:
+            v.number(spec["pass_mark"], f"{p}.pass_mark", lo=lo, hi=hi)
+        if not isinstance(spec.get("pass_fail", False), bool):
+            v.fail(f"{p}.pass_fail", "must be true or false")
+        score_kinds[kind] = ScoreKind(kind, lo, hi, spec.get("pass_mark"), spec.get("pass_fail", False))
+    for needed in ("performance", "skill_test"):
+        if needed not in score_kinds:
+            v.fail("scores", f"must define the score kind '{needed}'")
+
+    rules = []
+    for i, item in enumerate(v.seq(doc["eligibility"], "eligibility", min_len=0)):
+        p = f"eligibility[{i}]"
+        if not isinstance(item, dict) or "rule" not in item:
+            v.fail(p, "must be a mapping with a 'rule' key")
+        rtype = v.one_of(item["rule"], f"{p}.rule", sorted(RULE_TYPES), "rule type")
+        rtype_spec = RULE_TYPES[rtype]
+        params = {k: val for k, val in item.items() if k not in ("rule", "targets")}
+        v.mapping(params, p, rtype_spec.required, rtype_spec.optional)
+        rtype_spec.validate(v, p, params, {"education": [e["id"] for e in education],
+                                           "org_levels": org_ids, "score_kinds": score_kinds})
+        targets = None
+        if "targets" in item:
+            targets = tuple(v.seq(item["targets"], f"{p}.targets"))
+            for j, t in enumerate(targets):
+                v.one_of(t, f"{p}.targets[{j}]", level_ids, "level")
+        rules.append(Rule(rtype, params, targets))
+
+    scoring = v.mapping(doc["scoring"], "scoring", ("weights",), ("panel_min_size", "trim"))
+    weights = v.mapping(scoring["weights"], "scoring.weights", optional=WEIGHT_COMPONENTS)
+    for k, w in weights.items():
+        v.number(w, f"scoring.weights.{k}", lo=0)
+    if sum(weights.values()) <= 0:
+        v.fail("scoring.weights", "must have a positive sum")
+    panel_min = v.number(scoring.get("panel_min_size", 3), "scoring.panel_min_size", lo=1, hi=50, integer=True)
+    trim_at_least = None
+    if scoring.get("trim") is not None:
+        trim = v.mapping(scoring["trim"], "scoring.trim", ("drop_extremes_when_at_least",))
+        trim_at_least = v.number(trim["drop_extremes_when_at_least"],
+                                 "scoring.trim.drop_extremes_when_at_least", lo=3, integer=True)
+
+    eff = v.mapping(doc.get("effective", {"when": "on_approval"}), "effective", ("when",))
+    v.one_of(eff["when"], "effective.when", EFFECTIVE_WHEN)
+
+    cal = v.mapping(doc.get("calendar", {}), "calendar", optional=("holidays",))
+    holidays = set()
+    for i, d in enumerate(v.seq(cal.get("holidays", []), "calendar.holidays", min_len=0)):
+        try:
+            holidays.add(d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)))
+        except ValueError:
+            v.fail(f"calendar.holidays[{i}]", f"'{d}' is not a date YYYY-MM-DD")
+
+    canonical_doc = json.loads(canonical(doc))
+    return Policy(
+        id=pid, version=version, name=Named(pid, v.text(name["zh"], "name.zh"), v.text(name["en"], "name.en")),
+        org_levels=tuple(Named(o["id"], o["zh"], o["en"]) for o in org_levels),
+        education=tuple(Named(e["id"], e["zh"], e["en"]) for e in education),
+        ladder=tuple(Level(lv["id"], lv["zh"], lv["en"], lv["tiers"]) for lv in ladder),
+        steps=steps, authority=authority, exceptional_levels_up=levels_up, eligibility=tuple(rules),
+        score_kinds=score_kinds, weights={k: float(w) for k, w in weights.items()}, panel_min_size=panel_min,
+        trim_at_least=trim_at_least, effective_when=eff["when"], holidays=frozenset(holidays),
+        hash=hashlib.sha256(canonical(canonical_doc).encode()).hexdigest(), document=canonical_doc,
+    )

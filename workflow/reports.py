@@ -1,0 +1,31 @@
+"""Read-only views over many cases: the pipeline."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from sqlalchemy import select
+
+from . import clock
+from .models import db, Case, OrgUnit, Person
+
+
+def pipeline(unit: OrgUnit, kind: str | None = None, today: dt.date | None = None) -> dict:
+    """Counts by state and by target level of the cases whose employee is in the unit's subtree, and the
+    open ones past their step's deadline."""
+    today = today or clock.today()
+    q = (select(Case.id, Case.state, Case.target_level, Case.deadline, Case.closed)
+         .join(Person, Case.employee_id == Person.id).join(OrgUnit, Person.unit_id == OrgUnit.id)
+         .where(OrgUnit.path.startswith(unit.path)))
+    if kind:
+        q = q.where(Case.kind == kind)
+    by_state: dict[str, int] = defaultdict(int)
+    by_level: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    overdue = []
+    for row in db.session.execute(q.order_by(Case.id)):
+        by_state[row.state] += 1
+        by_level[row.target_level or "-"][row.state] += 1
+        if not row.closed and row.deadline and today > row.deadline:
+            overdue.append(row.id)
+    return {"unit": unit.code, "by_state": dict(by_state),
+            "by_level": {lv: dict(states) for lv, states in by_level.items()}, "overdue": overdue}

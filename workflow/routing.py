@@ -1,0 +1,91 @@
+"""The authority matrix turned into people: which unit and which role-holders act on a step now.
+
+Walk up from the applicant's unit to the nearest ancestor at (or above) the org level the policy names
+for the step; if nobody there can act (vacancy, or only the applicant or a conflicted person holds the
+role) the step goes one level up, and the case records why.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from .errors import Refused
+from .models import db, OrgUnit, Person, RoleAssignment
+from .policy import Policy
+
+
+@dataclass(frozen=True)
+class Route:
+    unit: OrgUnit
+    role: str
+    people: tuple[Person, ...]
+    reason: str | None              # vacancy, self, conflict, exceptional — or None
+    named_unit: OrgUnit             # where the policy would have sent it
+
+
+def holders(role: str, unit: OrgUnit) -> list[Person]:
+    """People who hold `role` exactly at `unit` and can still work."""
+    return list(db.session.scalars(
+        select(Person).join(RoleAssignment, RoleAssignment.person_id == Person.id)
+        .where(RoleAssignment.role == role, RoleAssignment.unit_id == unit.id, Person.status != "dismissed")
+        .order_by(Person.username)))
+
+
+def unit_at_or_above(unit: OrgUnit, org_level_index: int, policy: Policy) -> OrgUnit:
+    """The unit's nearest ancestor (itself included) whose org level is at or above the given one; teams
+    may sit directly under a region or HQ."""
+    for u in unit.ancestors():
+        if policy.org_level_index(u.level) <= org_level_index:
+            return u
+    return unit.ancestors()[-1]
+
+
+def step_level_index(policy: Policy, target_level: str, step: str, exceptional: bool) -> int:
+    idx = policy.org_level_index(policy.step_org_level(target_level, step))
+    return max(0, idx - policy.exceptional_levels_up) if exceptional else idx
+
+
+def route(policy: Policy, employee: Person, target_level: str, step: str, exceptional: bool,
+          excluded: dict[int, str]) -> Route:
+    """Route a step. `excluded` maps person id -> 'self' or 'conflict' for people who may not act.
+    Raises Refused when nobody up to the root can act."""
+    role = policy.steps[step].role
+    start = unit_at_or_above(employee.unit, step_level_index(policy, target_level, step, exceptional), policy)
+    reason = None
+    for unit in start.ancestors():
+        found = holders(role, unit)
+        able = tuple(p for p in found if p.id not in excluded)
+        if able:
+            if reason is None and exceptional:
+                reason = "exceptional"
+            return Route(unit, role, able, reason, start)
+        if reason is None:
+            if not found:
+                reason = "vacancy"
+            elif all(excluded[p.id] == "self" for p in found):
+                reason = "self"
+            else:
+                reason = "conflict"
+    raise Refused(f"nobody from {start.code} up to the root holds '{role}' and may act on the step "
+                  f"'{step}' for {employee.username}", step=step, unit=start.code)
+
+
+def supervisors_of(employee: Person, excluded: dict[int, str] | None = None) -> tuple[OrgUnit, list[Person]] | None:
+    """The direct supervisor(s): holders of `supervisor` at the employee's unit, else the nearest ancestor
+    unit that has one. The employee never supervises themselves; excluded people are skipped."""
+    excluded = excluded or {}
+    for unit in employee.unit.ancestors():
+        people = [p for p in holders("supervisor", unit) if p.id != employee.id and p.id not in excluded]
+        if people:
+            return unit, people
+    return None
+
+
+def holds_role_at_or_above(person: Person, role: str, unit: OrgUnit) -> RoleAssignment | None:
+    """The person's assignment of `role` at `unit` or one of its ancestors, if any."""
+    chain = {u.id for u in unit.ancestors()}
+    for ra in person.roles:
+        if ra.role == role and ra.unit_id in chain:
+            return ra
+    return None

@@ -1,0 +1,299 @@
+"""Eligibility rules and score arithmetic: functions that read, never write.
+
+Each rule type is a fixed piece of code with parameters that come from the policy file; no rule
+names a policy and nothing is evaluated from text.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from sqlalchemy import select
+
+from .errors import Invalid, Refused
+from .models import db, Person, Score, OrgUnit
+from .policy import Policy
+
+GRANULARITY_ORDER = ("month", "quarter", "year")   # finest first
+
+
+# --- time --------------------------------------------------------------------------------------------
+
+def whole_months(start: dt.date | None, end: dt.date) -> int:
+    """Whole calendar months from `start` to `end` (0 if start is missing or later)."""
+    if start is None or start > end:
+        return 0
+    months = (end.year - start.year) * 12 + (end.month - start.month)
+    if end.day < start.day and not _is_month_end(end):
+        months -= 1
+    return max(months, 0)
+
+
+def _is_month_end(d: dt.date) -> bool:
+    return (d + dt.timedelta(days=1)).month != d.month
+
+
+# --- scores --------------------------------------------------------------------------------------------
+
+def year_average(person: Person, kind: str, year: int) -> float | None:
+    """Mean of a kind's scores in a calendar year, from the finest granularity present (so a year is never
+    counted twice: monthly rows if any, else quarterly, else yearly)."""
+    rows = db.session.scalars(select(Score).where(
+        Score.person_id == person.id, Score.kind == kind, Score.value.is_not(None),
+        Score.period_start >= dt.date(year, 1, 1), Score.period_end <= dt.date(year, 12, 31))).all()
+    for gran in GRANULARITY_ORDER:
+        values = [r.value for r in rows if r.granularity == gran]
+        if values:
+            return round(sum(values) / len(values), 2)
+    return None
+
+
+def latest_score(person: Person, kind: str) -> Score | None:
+    """The row whose period ends last (ties: the later import)."""
+    return db.session.scalars(select(Score).where(Score.person_id == person.id, Score.kind == kind)
+                              .order_by(Score.period_end.desc(), Score.imported_at.desc(), Score.id.desc())
+                              .limit(1)).first()
+
+
+def score_passed(policy: Policy, score: Score | None, kind: str = "skill_test") -> bool:
+    if score is None:
+        return False
+    if score.passed is not None:
+        return score.passed
+    mark = policy.score_kinds[kind].pass_mark if kind in policy.score_kinds else None
+    return score.value is not None and mark is not None and score.value >= mark
+
+
+def scope_unit(unit: OrgUnit, org_level: str, policy: Policy) -> OrgUnit:
+    """The unit's nearest ancestor at or above an org level (the unit itself if it is there already)."""
+    target = policy.org_level_index(org_level)
+    for u in unit.ancestors():
+        if u.level in policy.org_level_ids and policy.org_level_index(u.level) <= target:
+            return u
+    return unit.ancestors()[-1]
+
+
+def performance_rank(person: Person, policy: Policy, scope_level: str, year: int, kind: str = "performance"):
+    """(rank, n) of the person among active people of the same level in the ranking scope, by the year's
+    mean score; ties share the better rank. (None, n) when the person has no score."""
+    scope = scope_unit(person.unit, scope_level, policy)
+    peers = db.session.scalars(select(Person).join(OrgUnit, Person.unit_id == OrgUnit.id).where(
+        OrgUnit.path.startswith(scope.path), Person.level == person.level, Person.status == "active")).all()
+    means = {p.id: year_average(p, kind, year) for p in peers}
+    ranked = sorted((m for m in means.values() if m is not None), reverse=True)
+    mine = means.get(person.id)
+    if mine is None:
+        return None, len(ranked)
+    return 1 + sum(1 for m in ranked if m > mine), len(ranked)
+
+
+# --- eligibility rule types ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Context:
+    person: Person
+    policy: Policy
+    as_of: dt.date
+    target_level: str
+
+
+@dataclass(frozen=True)
+class RuleType:
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    check: Callable[[Context, dict[str, Any]], tuple[Any, Any, bool]]   # -> (required, actual, passed)
+    validate: Callable[..., None]
+
+
+def _min_number(lo=0, hi=None, integer=False):
+    def validate(v, path, params, refs):
+        v.number(params["min"], f"{path}.min", lo=lo, hi=hi, integer=integer)
+        if "kind" in params:
+            v.one_of(params["kind"], f"{path}.kind", sorted(refs["score_kinds"]), "score kind")
+        if "period" in params:
+            v.one_of(params["period"], f"{path}.period", ("previous_year",), "period")
+    return validate
+
+
+def _months_at_grade(ctx, p):
+    actual = whole_months(ctx.person.grade_since, ctx.as_of)
+    return f"≥ {p['min']} months", f"{actual} months", actual >= p["min"]
+
+
+def _months_in_post(ctx, p):
+    actual = whole_months(ctx.person.hired_on, ctx.as_of)
+    return f"≥ {p['min']} months", f"{actual} months", actual >= p["min"]
+
+
+def _education_at_least(ctx, p):
+    have = ctx.person.education
+    return (f"≥ {p['min']}", have or "—",
+            ctx.policy.education_index(have) >= ctx.policy.education_index(p["min"]))
+
+
+def _validate_education(v, path, params, refs):
+    v.one_of(params["min"], f"{path}.min", refs["education"], "education")
+
+
+def _performance_average(ctx, p):
+    year = ctx.as_of.year - 1
+    avg = year_average(ctx.person, p.get("kind", "performance"), year)
+    return f"≥ {p['min']} ({year})", "—" if avg is None else f"{avg:g}", avg is not None and avg >= p["min"]
+
+
+def _performance_rank(ctx, p):
+    year = ctx.as_of.year - 1
+    rank, n = performance_rank(ctx.person, ctx.policy, p["scope"], year, p.get("kind", "performance"))
+    required = f"top {p['top_percent']:g}% ({year})"
+    if rank is None or n == 0:
+        return required, "—", False
+    return required, f"{rank}/{n}", rank <= math.ceil(p["top_percent"] * n / 100)
+
+
+def _validate_rank(v, path, params, refs):
+    v.number(params["top_percent"], f"{path}.top_percent", lo=0.01, hi=100)
+    v.one_of(params["scope"], f"{path}.scope", refs["org_levels"], "org level")
+    if "kind" in params:
+        v.one_of(params["kind"], f"{path}.kind", sorted(refs["score_kinds"]), "score kind")
+
+
+def _skill_test_passed(ctx, p):
+    kind = p.get("kind", "skill_test")
+    row = latest_score(ctx.person, kind)
+    if row is None:
+        return "pass", "—", False
+    actual = ("pass" if row.passed else "fail") if row.passed is not None else f"{row.value:g}"
+    return "pass", f"{actual} ({row.period})", score_passed(ctx.policy, row, kind)
+
+
+def _validate_kind(v, path, params, refs):
+    if "kind" in params:
+        v.one_of(params["kind"], f"{path}.kind", sorted(refs["score_kinds"]), "score kind")
+
+
+def _latest_score_at_least(ctx, p):
+    row = latest_score(ctx.person, p["kind"])
+    actual = None if row is None else row.value
+    return (f"≥ {p['min']}", "—" if actual is None else f"{actual:g} ({row.period})",
+            actual is not None and actual >= p["min"])
+
+
+def _not_in_probation(ctx, p):
+    return "active", ctx.person.status, ctx.person.status == "active"
+
+
+def _no_validation(v, path, params, refs):
+    return None
+
+
+RULE_TYPES: dict[str, RuleType] = {
+    "months_at_grade": RuleType(("min",), (), _months_at_grade, _min_number(integer=True)),
+    "months_in_post": RuleType(("min",), (), _months_in_post, _min_number(integer=True)),
+    "education_at_least": RuleType(("min",), (), _education_at_least, _validate_education),
+    "performance_average": RuleType(("min",), ("kind", "period"), _performance_average, _min_number()),
+    "performance_rank": RuleType(("top_percent", "scope"), ("kind",), _performance_rank, _validate_rank),
+    "skill_test_passed": RuleType((), ("kind",), _skill_test_passed, _validate_kind),
+    "latest_score_at_least": RuleType(("kind", "min"), (), _latest_score_at_least, _min_number()),
+    "not_in_probation": RuleType((), (), _not_in_probation, _no_validation),
+}
+
+
+def evaluate(person: Person, policy: Policy, target_level: str, as_of: dt.date) -> list[dict[str, Any]]:
+    """Every rule for the target level with its required and actual value: [{rule, required, actual, passed}]."""
+    ctx = Context(person, policy, as_of, target_level)
+    results = []
+    for rule in policy.rules_for(target_level):
+        required, actual, passed = RULE_TYPES[rule.type].check(ctx, rule.params)
+        results.append({"rule": rule.type, "required": required, "actual": actual, "passed": bool(passed)})
+    return results
+
+
+def failed_rules(results: list[dict[str, Any]]) -> list[str]:
+    return [r["rule"] for r in results if not r["passed"]]
+
+
+
+
+# --- composite ---------------------------------------------------------------------------------------
+
+def panel_component(values: list[float], trim_at_least: int | None) -> float | None:
+    """Mean of the panel's scores; drop the highest and lowest when the policy trims and enough scored."""
+    if not values:
+        return None
+    vals = sorted(values)
+    if trim_at_least and len(vals) >= trim_at_least:
+        vals = vals[1:-1]
+    return sum(vals) / len(vals)
+
+
+def composite(policy: Policy, components: dict[str, float | None]) -> float:
+    """Σ(weight × component) / Σ(weights), 2 decimals. A missing component counts as 0: missing data
+    never raises a candidate."""
+    total_w = sum(policy.weights.values())
+    total = sum(w * (components.get(k) or 0.0) for k, w in policy.weights.items())
+    return round(total / total_w, 2)
+
+
+# --- guards of the state machines (transitions' `prepare` raise, `conditions` choose) -------------------
+
+def _ctx(event):
+    return event.kwargs["ctx"]
+
+
+def require_comment(event) -> None:
+    ctx = _ctx(event)
+    if not ctx.comment:
+        raise Refused(f"'{ctx.action}' needs a comment saying why", field="comment")
+
+
+def require_score(event) -> None:
+    ctx = _ctx(event)
+    value = ctx.data.get("score")
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise Invalid("score must be a number from 0 to 100", field="score") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise Invalid("score must be a number from 0 to 100", field="score")
+    if not 0 <= value <= 100:
+        raise Refused(f"score must be from 0 to 100, not {value:g}", field="score")
+    ctx.data["score"] = float(value)
+
+
+def require_members(event) -> None:
+    members = _ctx(event).data.get("members")
+    if not isinstance(members, list) or not all(isinstance(m, str) and m.strip() for m in members):
+        raise Invalid("members must be a list of usernames", field="members")
+    _ctx(event).data["members"] = [m.strip() for m in members]
+
+
+def require_effective_date(event) -> None:
+    ctx = _ctx(event)
+    if ctx.case.effective_on and ctx.today < ctx.case.effective_on:
+        raise Refused(f"the promotion takes effect on {ctx.case.effective_on.isoformat()}, not before")
+
+
+def last_signature(event) -> bool:
+    """或签: one decides. 会签: the step moves on when no other assignee is left to sign."""
+    ctx = _ctx(event)
+    step = ctx.policy.steps.get(event.state.name)
+    if step is None or step.sign == "any":
+        return True
+    return not any(a.duty == "decide" and a.person_id != ctx.actor.id for a in ctx.case.assignments)
+
+
+def effective_on_approval(event) -> bool:
+    return _ctx(event).policy.effective_when == "on_approval"
+
+
+def scoring_complete(event) -> bool:
+    """The panel (at least its minimum size) and the supervisor have all scored."""
+    ctx = _ctx(event)
+    case = ctx.case
+    scored = {s.scorer_id for s in case.scores if s.component == "panel"}
+    members = {m.person_id for m in case.panel}
+    return (len(members) >= ctx.policy.panel_min_size and members <= scored
+            and any(s.component == "supervisor" for s in case.scores))
