@@ -9,6 +9,7 @@ import pytest
 from flask import g
 from flask.testing import FlaskClient
 from sqlalchemy import text
+from werkzeug.security import generate_password_hash
 
 from web import create_app
 from web.config import TestingConfig
@@ -18,6 +19,7 @@ from workflow.models import db, OrgUnit, Person, RoleAssignment, Score
 TODAY = dt.date(2026, 3, 2)   # a Monday
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 PASSWORD = "secret-pass"
+PASSWORD_HASH = generate_password_hash(PASSWORD)   # hashed once: scrypt per person would slow every test
 
 
 def _reset_postgres() -> None:
@@ -90,7 +92,7 @@ def make_person(app):
                         grade_since=grade_since if grade else None, hired_on=hired_on, education=education,
                         status=status)
         if password:
-            person.set_password(password)
+            person.password_hash = PASSWORD_HASH if password == PASSWORD else generate_password_hash(password)
         db.session.add(person)
         db.session.flush()
         for spec in roles:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from . import clock, rules
 from .context import ActionContext
 from .errors import Refused
-from .models import db, Person, PanelMember, CaseScore, CaseAssignee, Conflict, GradeHistory
+from .models import db, Person, PanelMember, CaseScore, Conflict, GradeHistory
 from .routing import holds_role_at_or_above
 
 
@@ -114,9 +114,12 @@ def compute_composite(event) -> None:
 
 def declare_conflict(event) -> None:
     ctx = ctx_of(event)
-    ctx.case.conflicts.append(Conflict(person=ctx.actor, reason=ctx.comment, declared_at=clock.now()))
-    db.session.query(CaseAssignee).filter_by(case_id=ctx.case.id, person_id=ctx.actor.id).delete()
-    db.session.expire(ctx.case, ["assignments"])
+    case = ctx.case
+    case.conflicts.append(Conflict(person=ctx.actor, reason=ctx.comment, declared_at=clock.now()))
+    scored = {s.scorer_id for s in case.scores}
+    for m in list(case.panel):
+        if m.person_id == ctx.actor.id and m.person_id not in scored:
+            case.panel.remove(m)
     ctx.reroute = True
 
 

@@ -52,5 +52,6 @@ TRANSITIONS = [
      "after": fx.apply_promotion},
     {"trigger": "withdraw", "source": ["qualification_review", "returned", "panel_scoring", "hr_approval"],
      "dest": "withdrawn"},
-    {"trigger": "declare_conflict", "source": _ASSIGNED, "dest": None, "before": fx.declare_conflict},
+    {"trigger": "declare_conflict", "source": _ASSIGNED, "dest": None, "prepare": r.require_comment,
+     "before": fx.declare_conflict},
 ]
