@@ -1,16 +1,17 @@
 import pytest
 
 from workflow import engine
-from workflow.models import db
+from workflow.models import db, Person
 
 
 @pytest.fixture
 def walk(bank):
     """Helpers that move a case through the engine as the named people, committing each step."""
-    p = bank
+    def p(username):
+        return db.session.query(Person).filter_by(username=username).one()
 
     def act(case, action, who, **data):
-        actor = p[who] if who else None
+        actor = p(who) if who else None
         engine.fire(case, action, actor, data)
         db.session.commit()
         return case
@@ -28,7 +29,7 @@ def walk(bank):
         return act(case, "supervisor_score", sup, score=supervisor)
 
     def file(who="emp", target="senior", filer=None, **kw):
-        case = engine.create_promotion(p[filer or who], p[who], target, "申请晋级", **kw)
+        case = engine.create_promotion(p(filer or who), p(who), target, "申请晋级", **kw)
         db.session.commit()
         return case
 

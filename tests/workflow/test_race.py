@@ -1,0 +1,172 @@
+"""Decisions racing on one case, from threads with app contexts (and so database sessions) of their own.
+
+Each racer waits at a start barrier, then at a second rendezvous just before `engine.fire`, so that where
+reading takes no lock (SQLite) all of them have read the same version of the case before any of them
+writes. Where reading locks the row (PostgreSQL's SELECT ... FOR UPDATE), the later racers wait on the
+lock instead; the rendezvous then gives up after a short while and lets the first one go on.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from typing import Any, Callable
+
+import pytest
+from sqlalchemy import select
+
+from web.unit_of_work import decide
+from workflow import audit, engine
+from workflow.errors import Conflict
+from workflow.models import db, Case, Event, Person
+
+ON_POSTGRES = bool(os.environ.get("TEST_DATABASE_URL"))
+RENDEZVOUS_SECONDS = 0.5 if ON_POSTGRES else 10.0
+JOIN_SECONDS = 60
+
+
+@pytest.fixture
+def race(app, monkeypatch):
+    """race(job, job, ...) runs each job in its own thread and app context, all released together, and
+    returns [("ok", value) | ("error", exception)] in the jobs' order."""
+
+    def run(*jobs: Callable[[], Any]) -> list[tuple[str, Any]]:
+        db.session.commit()        # the test's own session holds nothing open while the racers run
+        start = threading.Barrier(len(jobs), timeout=JOIN_SECONDS)
+        loaded = threading.Barrier(len(jobs), timeout=RENDEZVOUS_SECONDS)
+        real_fire = engine.fire
+        waited = threading.local()
+
+        def fire_together(*args, **kwargs):
+            if not getattr(waited, "done", False):
+                waited.done = True
+                try:
+                    loaded.wait()
+                except threading.BrokenBarrierError:
+                    pass           # someone holds the row lock: go on without the others
+            return real_fire(*args, **kwargs)
+
+        monkeypatch.setattr(engine, "fire", fire_together)
+        results: list[tuple[str, Any]] = [("error", TimeoutError("did not finish"))] * len(jobs)
+
+        def worker(i: int, job: Callable[[], Any]) -> None:
+            try:
+                with app.app_context():
+                    start.wait()
+                    results[i] = ("ok", job())
+            except Exception as exc:   # reported to the test, which decides what was expected
+                results[i] = ("error", exc)
+
+        threads = [threading.Thread(target=worker, args=(i, job), name=f"racer-{i}") for i, job in enumerate(jobs)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(JOIN_SECONDS)
+        assert not any(t.is_alive() for t in threads), "a racer hung"
+        monkeypatch.setattr(engine, "fire", real_fire)
+        db.session.expire_all()
+        return results
+
+    return run
+
+
+def _decide_as(username: str, case_id: int, action: str, data: dict | None = None, version: int | None = None):
+    def job():
+        actor = db.session.scalar(select(Person).where(Person.username == username))
+        case = decide(case_id, action, actor, dict(data or {}), version)
+        return case.state
+    return job
+
+
+def _events(case_id: int) -> list[Event]:
+    return db.session.scalars(select(Event).where(Event.case_id == case_id).order_by(Event.seq)).all()
+
+
+def _assert_chain_verifies() -> None:
+    report = audit.verify()
+    assert report.ok, report.problems
+
+
+@pytest.fixture
+def two_approvers(bank, make_person):
+    """A second approver at B1, so that the qualification of a `senior` case has two assignees (或签)."""
+    make_person("appr_b1b", bank["units"]["B1"], roles=["approver@B1"])
+    db.session.commit()
+    return bank
+
+
+def _file(api) -> dict:
+    resp = api("emp").post("/cases", {"kind": "promotion", "target_grade": "senior", "statement": "请审批"})
+    assert resp.status_code == 201, resp.get_json()
+    case = resp.get_json()
+    assert sorted(case["assignees"]) == ["appr_b1", "appr_b1b"]
+    return case
+
+
+def test_two_approvers_qualify_at_once_one_wins(two_approvers, api, race):
+    case = _file(api)
+    cid = case["id"]
+
+    results = race(_decide_as("appr_b1", cid, "qualify"), _decide_as("appr_b1b", cid, "qualify"))
+
+    outcomes = Counter(kind for kind, _ in results)
+    assert outcomes == {"ok": 1, "error": 1}, results
+    assert [v for k, v in results if k == "ok"] == ["panel_scoring"]
+    loser = next(v for k, v in results if k == "error")
+    assert isinstance(loser, Conflict) and loser.status == 409, repr(loser)
+    stored = db.session.get(Case, cid)
+    assert stored.state == "panel_scoring"
+    events = _events(cid)
+    assert [e.action for e in events] == ["create", "qualify"]
+    assert stored.version == events[-1].seq == 2
+    _assert_chain_verifies()
+
+
+def test_two_approvers_qualify_at_once_over_http(two_approvers, api, race, app):
+    case = _file(api)
+    cid = case["id"]
+    headers = {name: api(name).headers for name in ("appr_b1", "appr_b1b")}
+
+    def post_as(username):
+        def job():
+            resp = app.test_client().post(f"/api/v1/cases/{cid}/qualify", json={"version": case["version"]},
+                                          headers=headers[username])
+            return resp.status_code, resp.get_json()
+        return job
+
+    results = race(post_as("appr_b1"), post_as("appr_b1b"))
+
+    assert all(kind == "ok" for kind, _ in results), results
+    statuses = sorted(status for _, (status, _) in results)
+    assert statuses == [200, 409], results
+    winner = next(body for _, (status, body) in results if status == 200)
+    loser = next(body for _, (status, body) in results if status == 409)
+    assert winner["state"] == "panel_scoring"
+    assert loser["error"]["code"] == "conflict"
+    after = api("admin").get(f"/cases/{cid}").get_json()
+    assert [e["action"] for e in after["events"]] == ["create", "qualify"]
+    assert api("admin").get("/audit/verify").get_json() == {"ok": True, "events": 2}
+
+
+def test_panel_members_scoring_at_once_never_block_each_other(bank, api, race):
+    resp = api("emp").post("/cases", {"kind": "promotion", "target_grade": "senior", "statement": "请审批"})
+    assert resp.status_code == 201, resp.get_json()
+    cid = resp.get_json()["id"]
+    assert api("appr_b1").post(f"/cases/{cid}/qualify").status_code == 200
+    resp = api("hr_b1").post(f"/cases/{cid}/assign_panel", {"members": ["panel1", "panel2", "panel3"]})
+    assert resp.status_code == 200, resp.get_json()
+    resp = api("sup_t1").post(f"/cases/{cid}/supervisor_score", {"score": 88})
+    assert resp.status_code == 200 and resp.get_json()["state"] == "panel_scoring", resp.get_json()
+
+    results = race(*(_decide_as(member, cid, "score", {"score": score})
+                     for member, score in [("panel1", 80), ("panel2", 90), ("panel3", 70)]))
+
+    assert [kind for kind, _ in results] == ["ok", "ok", "ok"], results
+    stored = db.session.get(Case, cid)
+    print("DEBUG", [(e.seq, e.action, e.actor, e.from_state, e.to_state) for e in _events(cid)], stored.version, [(s.scorer_id, s.value) for s in stored.scores], [m.person_id for m in stored.panel])
+    assert stored.state == "hr_approval"
+    actions = Counter(e.action for e in _events(cid))
+    assert actions["score"] == 3 and actions["scoring_complete"] == 1, actions
+    assert sorted(s.value for s in stored.scores if s.component == "panel") == [70, 80, 90]
+    assert stored.composite == round((30 * 88 + 40 * 80 + 30 * 85) / 100, 2)
+    _assert_chain_verifies()
