@@ -337,3 +337,15 @@ def test_dismissed_people_drop_out_of_routing(bank, walk):
     db.session.commit()
     case = walk.file()
     assert (case.step_unit.code, case.routing_reason) == ("R1", "vacancy")
+
+
+def test_the_last_panel_score_after_the_supervisor_moves_the_case_on(bank, walk):
+    case = walk.file()
+    walk.to_panel(case)
+    walk.act(case, "assign_panel", "hr_b1", members=["panel1", "panel2", "panel3"])
+    walk.act(case, "supervisor_score", "sup_t1", score=90)
+    walk.act(case, "score", "panel1", score=70)
+    walk.act(case, "score", "panel2", score=80)
+    walk.act(case, "score", "panel3", score=90)
+    assert case.state == "hr_approval"
+    assert [e.action for e in case.events][-2:] == ["score", "scoring_complete"]
