@@ -176,9 +176,6 @@ def test_panel_members_scoring_at_once_never_block_each_other(panel_race):
     _assert_chain_verifies()
 
 
-@pytest.mark.xfail(strict=True, reason="engine: a panel score's scorer_id is unset until flush, so "
-                                       "scoring_complete misses the last panel score when the supervisor "
-                                       "scored first")
 def test_the_last_of_racing_panel_scores_moves_the_case_on_once(panel_race):
     cid, results = panel_race
     stored = db.session.get(Case, cid)
