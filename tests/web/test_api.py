@@ -296,3 +296,5 @@ def test_session_api_needs_csrf(bank, tmp_path):
     assert client.get("/api/v1/me").status_code == 200
     resp = client.post("/api/v1/cases", json={"kind": "promotion", "target_grade": "senior"})
     assert resp.status_code == 400 and "CSRF" in resp.get_json()["error"]["message"]
+    with app.app_context():
+        db.engine.dispose()
