@@ -1,8 +1,281 @@
-from flask import Blueprint
+"""Pages about cases: my cases, the inbox, the application form, the case page and its actions."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from workflow import authority, clock, engine, routing
+from workflow.errors import Conflict, Forbidden, NotFound, Refused, WorkflowError
+from workflow.machines import rulebook
+from workflow.models import db, Case, CaseAssignee, OrgUnit, Person
+
+from . import serialize
+from .forms import ApplyForm, FileForForm, action_form
+from .unit_of_work import decide, load_visible_case
+from .views import ACTIONS, STATES, active_policy, grade_label, label
 
 bp = Blueprint("cases", __name__)
+PER_PAGE = 25
 
+
+@bp.before_request
+@login_required
+def _logged_in():
+    return None
+
+
+# --- lists -------------------------------------------------------------------------------------------
 
 @bp.route("/")
 def home():
-    return "Gradeflow"
+    cases = db.session.scalars(select(Case).where(Case.employee_id == current_user.id)
+                               .order_by(Case.created_at.desc(), Case.id.desc())).all()
+    can_apply = current_user.level is not None and not any(c.kind == "promotion" and not c.closed for c in cases)
+    files_for_others = any(ra.role == "hr" for ra in current_user.roles)
+    return render_template("cases/home.html", cases=cases, can_apply=can_apply,
+                           files_for_others=files_for_others, today=clock.today())
+
+
+@bp.route("/inbox")
+def inbox():
+    rows = db.session.execute(
+        select(Case, CaseAssignee.duty).join(CaseAssignee, CaseAssignee.case_id == Case.id)
+        .where(CaseAssignee.person_id == current_user.id, Case.closed.is_(False))
+        .order_by(Case.deadline.is_(None), Case.deadline, Case.id)).all()
+    items: dict[int, dict] = {}
+    for case, duty in rows:
+        items.setdefault(case.id, {"case": case, "duties": []})["duties"].append(duty)
+    return render_template("cases/inbox.html", items=list(items.values()), today=clock.today(),
+                           overdue=lambda c: engine.is_overdue(c))
+
+
+def _unit_or_404(code: str) -> OrgUnit:
+    unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+    if unit is None:
+        abort(404)
+    return unit
+
+
+@bp.route("/cases/")
+def index():
+    """Every case the user may see, filtered by kind, state, target level and unit."""
+    args = {k: request.args.get(k, "").strip() for k in ("kind", "state", "level", "unit")}
+    q = select(Case).where(authority.visible_filter(current_user)).order_by(Case.id.desc())
+    if args["kind"]:
+        q = q.where(Case.kind == args["kind"])
+    if args["state"]:
+        q = q.where(Case.state == args["state"])
+    if args["level"]:
+        q = q.where(Case.target_level == args["level"])
+    if args["unit"]:
+        unit = _unit_or_404(args["unit"])
+        q = q.where(Case.employee_id.in_(select(Person.id).join(OrgUnit, Person.unit_id == OrgUnit.id)
+                                         .where(OrgUnit.path.startswith(unit.path))))
+    page = db.paginate(q, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
+    pol = active_policy()
+    states = [s for s in rulebook("promotion").states]
+    return render_template("cases/list.html", page=page, args=args, states=states,
+                           levels=[lv.id for lv in pol.ladder] if pol else [], today=clock.today(),
+                           overdue=lambda c: engine.is_overdue(c))
+
+
+# --- applying ----------------------------------------------------------------------------------------
+
+def _fileable_people() -> list[Person]:
+    """People the current user may file a promotion for: themselves (with a grade) and, for HR, the
+    graded people of their subtree."""
+    units = [ra.unit for ra in current_user.roles if ra.role == "hr"]
+    people = []
+    if units:
+        people = db.session.scalars(
+            select(Person).join(OrgUnit, Person.unit_id == OrgUnit.id)
+            .where(db.or_(*[OrgUnit.path.startswith(u.path) for u in units]), Person.level.is_not(None),
+                   Person.status != "dismissed")
+            .order_by(OrgUnit.path, Person.username)).all()
+    if current_user.level is not None and current_user not in people:
+        people.insert(0, current_user)
+    return people
+
+
+def _grade_choices(employee: Person) -> list[tuple[str, str]]:
+    """The next grade(s) first, then the higher ones (a skip: exceptional only)."""
+    pol = active_policy()
+    if pol is None or employee.level is None or employee.level not in pol.level_ids:
+        return []
+    nxt = [f"{lv}-{t}" for lv, t in pol.next_grades(employee.level, employee.tier)]
+    here = (pol.level_index(employee.level), employee.tier)
+    higher = [f"{lv.id}-{t}" for lv in pol.ladder for t in range(1, lv.tiers + 1)
+              if (pol.level_index(lv.id), t) > here and f"{lv.id}-{t}" not in nxt]
+    return ([(g, grade_label(g, pol)) for g in nxt]
+            + [(g, _("%(grade)s (skips a grade: exceptional only)", grade=grade_label(g, pol))) for g in higher])
+
+
+@bp.route("/cases/new", methods=["GET", "POST"])
+def apply():
+    people = _fileable_people()
+    if not people:
+        flash(_("You hold no grade of the ladder, so there is nothing to apply for."), "warning")
+        return redirect(url_for("cases.home"))
+    wanted = request.values.get("employee") or (current_user.username if current_user.level else people[0].username)
+    employee = next((p for p in people if p.username == wanted), None)
+    if employee is None:
+        abort(403)
+
+    picker = None
+    if len(people) > 1:
+        picker = FileForForm(formdata=None, employee=employee.username)
+        picker.employee.choices = [(p.username, f"{p.name} ({p.username}) · {grade_label(p.grade)}")
+                                   for p in people]
+
+    form = ApplyForm(formdata=request.form if request.method == "POST" else None, employee=employee.username)
+    form.target_grade.choices = _grade_choices(employee)
+    preview, alert, status = None, None, 200
+    if request.method == "POST" and form.validate():
+        try:
+            if form.submit.data:
+                case = engine.create_promotion(current_user, employee, form.target_grade.data,
+                                               form.statement.data or "", bool(form.exceptional.data))
+                db.session.commit()
+                flash(_("Your application has been filed: case %(id)s.", id=case.id), "success")
+                return redirect(url_for("cases.detail", case_id=case.id))
+            _level, _tier, preview = engine.preview_eligibility(employee, form.target_grade.data)
+        except WorkflowError as exc:
+            db.session.rollback()
+            status = exc.status
+            preview = exc.details.get("eligibility") or preview
+            alert = _attach_error(form, exc)
+    elif request.method == "POST":
+        status = 400
+    return render_template("cases/apply.html", form=form, picker=picker, employee=employee, preview=preview,
+                           alert=alert, pol=active_policy()), status
+
+
+def _attach_error(form, exc: WorkflowError) -> str | None:
+    """Show an engine refusal next to the field it names; else return it for an alert."""
+    field = exc.details.get("field")
+    message = error_message(exc)
+    if field and field in form._fields and field not in ("version", "employee"):
+        form[field].errors = list(form[field].errors or []) + [message]
+        return None
+    return message
+
+
+def error_message(exc: WorkflowError) -> str:
+    """An engine refusal in the user's words, keeping the engine's own sentence for the detail."""
+    field = exc.details.get("field")
+    if isinstance(exc, Conflict):
+        return _("The case has changed since you loaded it; reload the page and decide again.")
+    if isinstance(exc, Forbidden):
+        return _("You may not do this: %(why)s", why=exc.message)
+    if "eligibility" in exc.details:
+        return _("Not eligible: some rules fail (see the table). Tick “Exceptional promotion” to file it "
+                 "anyway; it will be decided one org level higher.")
+    if field == "comment":
+        return _("Please give a reason.")
+    if field == "score":
+        return _("The score must be from 0 to 100.")
+    return _("Refused: %(why)s", why=exc.message)
+
+
+# --- the case page -----------------------------------------------------------------------------------
+
+def _panel_candidates(case: Case) -> list[Person]:
+    """People who hold `panel` at the step unit or above, less the applicant (the engine checks the rest)."""
+    if case.step_unit is None:
+        return []
+    seen, people = set(), []
+    for unit in case.step_unit.ancestors():
+        for p in routing.holders("panel", unit):
+            if p.id not in seen and p.id != case.employee_id:
+                seen.add(p.id)
+                people.append(p)
+    return people
+
+
+def _forms_for(case: Case, actions: list[str], posted: dict | None = None) -> dict:
+    forms = {}
+    for action in actions:
+        form = posted.get(action) if posted else None
+        if form is None:
+            form = action_form(action, formdata=None, version=case.version)
+        if action == "assign_panel":
+            scored = {s.scorer_id for s in case.scores if s.component == "panel"}
+            form.members.choices = [(p.username, f"{p.name} ({p.username}) · {p.unit.name}")
+                                    for p in _panel_candidates(case) if p.id not in scored]
+            if form.members.data is None:
+                form.members.data = [m.person.username for m in case.panel if m.person_id not in scored]
+        forms[action] = form
+    return forms
+
+
+def render_detail(case: Case, posted: dict | None = None, alert: str | None = None, status: int = 200):
+    viewer = current_user
+    pol = engine.policy_for(case)
+    actions = engine.available_actions(case, viewer)
+    names = {p.username: p.name for p in db.session.scalars(
+        select(Person).where(Person.username.in_({ev.actor for ev in case.events})))}
+    return render_template(
+        "cases/detail.html", case=case, pol=pol, actions=actions, forms=_forms_for(case, actions, posted),
+        scores=serialize.scores_json(case, viewer), hide_scores=not authority.score_values_visible(viewer, case),
+        composite_visible=authority.composite_visible(viewer, case), routing_note=serialize.routing_sentence(case),
+        overdue=engine.is_overdue(case), names=names, alert=alert, supervisors=case.assignee_people("supervisor"),
+        assignments=case.assignments), status
+
+
+@bp.route("/cases/<int:case_id>")
+def detail(case_id: int):
+    try:
+        case = load_visible_case(case_id, current_user)
+    except NotFound:
+        abort(404)
+    return render_detail(case)
+
+
+@bp.route("/cases/<int:case_id>/<action>", methods=["POST"])
+def act(case_id: int, action: str):
+    """Take an action from its form: checks in the contract's order (404, 409, 403, then the body)."""
+    try:
+        case = load_visible_case(case_id, current_user)
+    except NotFound:
+        abort(404)
+    rb = rulebook(case.kind)
+    if action not in rb.actors:
+        abort(404)
+    if not rb.can_fire(case.state, action):
+        return render_detail(case, alert=_("The case has changed since you loaded it: it is now “%(state)s”, "
+                                           "so “%(action)s” is no longer possible. The page shows it as it is now.",
+                                           state=label(STATES, case.state), action=_action_word(action)),
+                             status=409)
+    allowed = authority.can(current_user, case, action, rb)
+    if not allowed:
+        abort(403, allowed.reason)
+    form = action_form(action, formdata=request.form)
+    if action == "assign_panel":
+        _forms_for(case, [action], {action: form})
+    if not form.validate():
+        return render_detail(case, posted={action: form}, status=400)
+    version = form.version.data
+    version = int(version) if version and version.isdigit() else -1
+    try:
+        decide(case.id, action, current_user, form.engine_data(), version)
+    except Conflict:
+        case = load_visible_case(case_id, current_user)
+        return render_detail(case, alert=_("The case has changed since you loaded it (another decision came "
+                                           "first). The page now shows it as it is; check it and decide again."),
+                             status=409)
+    except (Forbidden, NotFound) as exc:
+        abort(exc.status, exc.message)
+    except (Refused, WorkflowError) as exc:
+        case = load_visible_case(case_id, current_user)
+        alert = _attach_error(form, exc)
+        return render_detail(case, posted={action: form}, alert=alert, status=exc.status)
+    flash(_("Done: %(action)s.", action=_action_word(action)), "success")
+    if authority.can_see(current_user, case):
+        return redirect(url_for("cases.detail", case_id=case.id))
+    return redirect(url_for("cases.inbox"))
+
+
+def _action_word(action: str) -> str:
+    return label(ACTIONS, action)

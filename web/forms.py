@@ -1,11 +1,120 @@
-"""Flask-WTF forms (CSRF included)."""
+"""Flask-WTF forms (CSRF included). Forms check the shape of the input; the engine decides the rest."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired
+from wtforms import (BooleanField, FloatField, HiddenField, PasswordField, SelectField, SelectMultipleField,
+                     StringField, SubmitField, TextAreaField)
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 
 class LoginForm(FlaskForm):
     username = StringField(_l("Username"), validators=[DataRequired()])
     password = PasswordField(_l("Password"), validators=[DataRequired()])
     submit = SubmitField(_l("Log in"))
+
+
+class ApplyForm(FlaskForm):
+    """晋级申请表: the target grade, a statement and the exceptional mark; previewed before it is filed."""
+    employee = HiddenField()
+    target_grade = SelectField(_l("Target grade"), validators=[DataRequired()])
+    statement = TextAreaField(_l("Statement"), validators=[Length(max=5000)],
+                              description=_l("Your achievements and why you apply (shown to the reviewers)."),
+                              render_kw={"rows": 5})
+    exceptional = BooleanField(_l("Exceptional promotion (skips a grade or comes before eligibility; "
+                                  "decided one org level higher)"))
+    preview = SubmitField(_l("Preview eligibility"))
+    submit = SubmitField(_l("Submit the application"))
+
+
+class FileForForm(FlaskForm):
+    """HR picks whom to file for (a GET form: no CSRF needed)."""
+    class Meta:
+        csrf = False
+
+    employee = SelectField(_l("Employee"))
+    go = SubmitField(_l("Choose"))
+
+
+# --- actions on a case -------------------------------------------------------------------------------
+# One small form per action; each carries the case version it was rendered from.
+
+class ActionForm(FlaskForm):
+    version = HiddenField()
+    submit = SubmitField(_l("Confirm"))
+
+    def engine_data(self) -> dict:
+        """The body the engine's action takes."""
+        return {}
+
+
+class CommentForm(ActionForm):
+    comment = TextAreaField(_l("Comment"), render_kw={"rows": 2})
+
+    def engine_data(self) -> dict:
+        return {"comment": self.comment.data or ""}
+
+
+class ReasonRequiredForm(ActionForm):
+    comment = TextAreaField(_l("Reason"), validators=[DataRequired(_l("Please say why."))], render_kw={"rows": 2})
+
+    def engine_data(self) -> dict:
+        return {"comment": self.comment.data or ""}
+
+
+class ResubmitForm(ActionForm):
+    statement = TextAreaField(_l("Revised statement"), render_kw={"rows": 4})
+
+    def engine_data(self) -> dict:
+        return {"statement": self.statement.data or ""}
+
+
+class ScoreForm(ActionForm):
+    score = FloatField(_l("Score (0-100)"), validators=[
+        InputRequired(_l("Enter a score.")),
+        NumberRange(min=0, max=100, message=_l("The score must be from 0 to 100."))],
+        render_kw={"min": 0, "max": 100, "step": "0.5"})
+    comment = TextAreaField(_l("Comment"), validators=[Optional()], render_kw={"rows": 2})
+
+    def engine_data(self) -> dict:
+        return {"score": self.score.data, "comment": self.comment.data or ""}
+
+
+class PanelForm(ActionForm):
+    members = SelectMultipleField(_l("Panel members"), option_widget=CheckboxInput(),
+                                  widget=ListWidget(prefix_label=False),
+                                  validators=[DataRequired(_l("Choose the panel members."))])
+
+    def engine_data(self) -> dict:
+        return {"members": list(self.members.data or [])}
+
+
+ACTION_FORMS = {
+    "return": ReasonRequiredForm, "reject": ReasonRequiredForm, "resubmit": ResubmitForm,
+    "assign_panel": PanelForm, "score": ScoreForm, "supervisor_score": ScoreForm,
+    "declare_conflict": ReasonRequiredForm, "qualify": CommentForm, "approve": CommentForm,
+    "withdraw": CommentForm, "make_effective": ActionForm,
+}
+
+
+def action_form(action: str, formdata=None, **kwargs) -> ActionForm:
+    """The form of an action; fields are prefixed by the action so several fit on one page."""
+    cls = ACTION_FORMS.get(action, CommentForm)
+    return cls(formdata=formdata, prefix=action, **kwargs)
+
+
+# --- administration ----------------------------------------------------------------------------------
+
+class PasswordResetForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[
+        DataRequired(), Length(min=8, message=_l("At least 8 characters."))])
+    confirm = PasswordField(_l("Repeat the new password"), validators=[
+        DataRequired(), EqualTo("password", message=_l("The two passwords differ."))])
+    submit = SubmitField(_l("Set the password"))
+
+
+class PeopleSearchForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Search"), validators=[Optional()])
+    submit = SubmitField(_l("Search"))

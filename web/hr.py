@@ -1,3 +1,49 @@
-from flask import Blueprint
+"""HR pages: the pipeline of a unit in the viewer's scope."""
+from __future__ import annotations
 
-bp = Blueprint("hr", __name__)
+from flask import Blueprint, abort, render_template, request
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from workflow import authority, clock, reports
+from workflow.machines import RULEBOOKS
+from workflow.models import db, Case, OrgUnit
+
+from .views import active_policy
+
+bp = Blueprint("hr", __name__, url_prefix="/hr")
+PIPELINE_ROLES = ("hr", "approver", "admin")
+
+
+@bp.before_request
+@login_required
+def _logged_in():
+    return None
+
+
+@bp.route("/pipeline")
+def pipeline():
+    units = sorted({ra.unit.id: ra.unit for ra in current_user.roles if ra.role in PIPELINE_ROLES}.values(),
+                   key=lambda u: (len(u.path), u.code))
+    if not units:
+        abort(403)
+    code = request.args.get("unit")
+    if code:
+        unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+        if unit is None or not authority.can_view_unit(current_user, unit, PIPELINE_ROLES):
+            abort(404)
+    else:
+        unit = units[0]
+    if unit not in units:
+        units.append(unit)
+    kind = request.args.get("kind") or None
+    report = reports.pipeline(unit, kind)
+    overdue = db.session.scalars(select(Case).where(Case.id.in_(report["overdue"])).order_by(Case.deadline)).all()
+    pol = active_policy()
+    levels = [lv.id for lv in pol.ladder if lv.id in report["by_level"]] if pol else []
+    levels += [lv for lv in report["by_level"] if lv not in levels]
+    known = [s for rb in RULEBOOKS.values() for s in rb.states]
+    states = [s for s in dict.fromkeys(known) if s in report["by_state"]]
+    states += [s for s in report["by_state"] if s not in states]
+    return render_template("hr/pipeline.html", unit=unit, units=units, report=report, levels=levels,
+                           states=states, overdue=overdue, kind=kind, today=clock.today())
