@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from workflow import audit, authority, engine, reports
 from workflow.errors import Forbidden, Invalid, NotFound, Refused, WorkflowError
-from workflow.models import db, Case, CaseAssignee, OrgUnit, Person
+from workflow.models import db, Case, OrgUnit, Person
 
 from .auth import authenticate, issue_token
 from .extensions import csrf
@@ -126,10 +126,7 @@ def list_cases():
 
 @bp.get("/inbox")
 def inbox():
-    q = (select(Case).where(Case.id.in_(select(CaseAssignee.case_id).where(CaseAssignee.person_id == current_user.id)),
-                            Case.closed.is_(False))
-         .order_by(Case.deadline.is_(None), Case.deadline, Case.id))
-    return paginate(q, lambda c: case_json(c, current_user))
+    return paginate(reports.inbox_query(current_user), lambda c: case_json(c, current_user))
 
 
 @bp.post("/cases")

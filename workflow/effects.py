@@ -85,7 +85,8 @@ def assign_panel(event) -> None:
 def record_panel_score(event) -> None:
     ctx = ctx_of(event)
     value = ctx.data["score"]
-    ctx.case.scores.append(CaseScore(scorer=ctx.actor, scorer_id=ctx.actor.id, component="panel", value=value, at=clock.now()))
+    ctx.case.scores.append(CaseScore(scorer=ctx.actor, scorer_id=ctx.actor.id, component="panel", value=value,
+                                     at=clock.now()))
     _drop_duty(ctx, "panel", ctx.actor.id)
     ctx.event_data.update(score=value, decision=True)
 
@@ -93,7 +94,8 @@ def record_panel_score(event) -> None:
 def record_supervisor_score(event) -> None:
     ctx = ctx_of(event)
     value = ctx.data["score"]
-    ctx.case.scores.append(CaseScore(scorer=ctx.actor, scorer_id=ctx.actor.id, component="supervisor", value=value, at=clock.now()))
+    ctx.case.scores.append(CaseScore(scorer=ctx.actor, scorer_id=ctx.actor.id, component="supervisor",
+                                     value=value, at=clock.now()))
     _drop_duty(ctx, "supervisor")
     ctx.event_data.update(score=value, decision=True)
 
@@ -115,7 +117,8 @@ def compute_composite(event) -> None:
 def declare_conflict(event) -> None:
     ctx = ctx_of(event)
     case = ctx.case
-    case.conflicts.append(Conflict(person=ctx.actor, person_id=ctx.actor.id, reason=ctx.comment, declared_at=clock.now()))
+    case.conflicts.append(Conflict(person=ctx.actor, person_id=ctx.actor.id, reason=ctx.comment,
+                                   declared_at=clock.now()))
     scored = {s.scorer_id for s in case.scores}
     for m in list(case.panel):
         if m.person_id == ctx.actor.id and m.person_id not in scored:

@@ -4,10 +4,21 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, not_, select
 
 from . import clock
-from .models import db, Case, OrgUnit, Person
+from .models import db, Case, CaseAssignee, OrgUnit, PanelMember, Person
+
+
+def inbox_query(person: Person):
+    """The open cases waiting for the person's action now, soonest deadline first. HR's duty to form the
+    panel stops asking for action once a panel is assigned (HR may still replace members)."""
+    waiting = select(CaseAssignee.case_id).where(
+        CaseAssignee.person_id == person.id,
+        not_(and_(CaseAssignee.duty == "assign_panel",
+                  exists().where(PanelMember.case_id == CaseAssignee.case_id))))
+    return (select(Case).where(Case.id.in_(waiting), Case.closed.is_(False))
+            .order_by(Case.deadline.is_(None), Case.deadline, Case.id))
 
 
 def pipeline(unit: OrgUnit, kind: str | None = None, today: dt.date | None = None) -> dict:

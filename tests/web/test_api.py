@@ -298,3 +298,13 @@ def test_session_api_needs_csrf(bank, tmp_path):
     assert resp.status_code == 400 and "CSRF" in resp.get_json()["error"]["message"]
     with app.app_context():
         db.engine.dispose()
+
+
+def test_hr_inbox_stops_asking_once_the_panel_is_formed(bank, api):
+    cid = file(api)["id"]
+    api("appr_b1").post(f"/cases/{cid}/qualify", {})
+    assert [c["id"] for c in api("hr_b1").get("/inbox").get_json()["items"]] == [cid]
+    api("hr_b1").post(f"/cases/{cid}/assign_panel", {"members": ["panel1", "panel2", "panel3"]})
+    assert api("hr_b1").get("/inbox").get_json()["total"] == 0
+    assert [c["id"] for c in api("panel2").get("/inbox").get_json()["items"]] == [cid]
+    assert [c["id"] for c in api("sup_t1").get("/inbox").get_json()["items"]] == [cid]
