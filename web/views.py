@@ -246,6 +246,13 @@ def init_app(app) -> None:
     app.register_error_handler(500, _server_error)
     app.register_error_handler(WorkflowError, _workflow_error)
 
+    @app.before_request
+    def _fresh_request_caches():
+        # Each request chooses its locale and reads the policy afresh, even when an app context outlives
+        # a request (the tests keep one open; Flask-Babel caches the locale in `g`).
+        g.pop("_flask_babel", None)
+        g.pop("gf_policy", None)
+
     filters = {
         "state": lambda s: label(STATES, s), "action": lambda a: label(ACTIONS, a),
         "kind": lambda k: label(KINDS, k), "role": lambda r: label(ROLES, r), "duty": lambda d: label(DUTIES, d),
