@@ -32,6 +32,8 @@ def can(actor: Person | None, case: Case, action: str, rb: Rulebook) -> Decision
     if action in rb.automatic:
         return Decision(False, "this move is made by the system")
     duty = rb.actors[action]
+    if duty == "system":
+        return Decision(False, "this move is made by the system")
     if actor.status == "dismissed":
         return Decision(False, "your employment has ended")
     if duty == "applicant":

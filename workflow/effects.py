@@ -126,6 +126,15 @@ def declare_conflict(event) -> None:
     ctx.reroute = True
 
 
+def escalate(event) -> None:
+    """An overdue step goes one unit further up (tick)."""
+    ctx = ctx_of(event)
+    ctx.case.escalations = (ctx.case.escalations or 0) + 1
+    ctx.event_data["overdue_since"] = ctx.case.deadline.isoformat()
+    ctx.case.deadline = None     # the new assignees get a fresh deadline
+    ctx.reroute = True
+
+
 # --- outcomes ----------------------------------------------------------------------------------------
 
 def schedule_effective(event) -> None:

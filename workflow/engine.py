@@ -240,12 +240,16 @@ def _route_state(case: Case, rb: Rulebook, pol: Policy, today: dt.date, entering
                                                  unit=case.employee.unit))
         return
     excluded = exclusions(case, step) if case.id else {case.employee_id: "self"}
-    found = routing.route(pol, case.employee, case.target_level, step, case.exceptional, excluded)
+    if entering:
+        case.escalations = 0
+    found = routing.route(pol, case.employee, case.target_level, step, case.exceptional, excluded,
+                          case.escalations or 0)
     if dry_run:
         return
     case.step_unit, case.routing_reason = found.unit, found.reason
-    case.routing_from_unit = found.named_unit if found.reason in ("vacancy", "self", "conflict") else None
-    if entering:
+    case.routing_from_unit = found.named_unit if found.reason in ("vacancy", "self", "conflict",
+                                                                  "escalated") else None
+    if entering or case.deadline is None:   # a new step, or an escalated one: the clock starts again
         days = pol.steps[step].deadline_days
         case.deadline = (case.effective_on if case.state == "approved"
                          else clock.add_working_days(today, days, pol.holidays) if days else None)
@@ -271,10 +275,15 @@ def _assign(case: Case, people, duty: str, role: str, unit) -> None:
 # --- time --------------------------------------------------------------------------------------------
 
 def due_for_tick(today: dt.date) -> list[tuple[int, str]]:
-    """(case id, action) pairs that time has brought: promotions whose effective date has come."""
-    rows = db.session.execute(select(Case.id).where(Case.kind == "promotion", Case.state == "approved",
-                                                    Case.effective_on <= today)).all()
-    return [(r.id, "make_effective") for r in rows]
+    """(case id, action) pairs that time has brought: promotions whose effective date has come, and steps
+    overdue past the policy's escalation limit."""
+    due = [(cid, "make_effective") for cid in db.session.scalars(
+        select(Case.id).where(Case.kind == "promotion", Case.state == "approved", Case.effective_on <= today))]
+    overdue = db.session.scalars(select(Case).where(Case.closed.is_(False), Case.deadline < today)
+                                 .order_by(Case.id))
+    due += [(c.id, "escalate") for c in overdue
+            if rulebook(c.kind).can_fire(c.state, "escalate") and rules.escalation_due(c, policy_for(c), today)]
+    return due
 
 
 def is_overdue(case: Case, today: dt.date | None = None) -> bool:

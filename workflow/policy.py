@@ -51,6 +51,7 @@ class Step:
     role: str
     sign: str
     deadline_days: int | None
+    escalate_after_days: int | None = None   # working days past the deadline before tick sends it up
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,8 @@ class Policy:
             "education": [{"id": e.id, "zh": e.zh, "en": e.en} for e in self.education],
             "ladder": [{"id": lv.id, "name": {"zh": lv.zh, "en": lv.en}, "tiers": lv.tiers}
                        for lv in self.ladder],
-            "steps": {s.name: {"role": s.role, "sign": s.sign, "deadline_days": s.deadline_days}
+            "steps": {s.name: {"role": s.role, "sign": s.sign, "deadline_days": s.deadline_days,
+                               "escalate_after_days": s.escalate_after_days}
                       for s in self.steps.values()},
             "authority": self.authority,
             "exceptional": {"levels_up": self.exceptional_levels_up},
@@ -328,12 +330,17 @@ def from_document(doc: Any, source: str) -> Policy:
     v.mapping(doc["steps"], "steps", PROMOTION_STEPS)
     for sname in PROMOTION_STEPS:
         p = f"steps.{sname}"
-        s = v.mapping(doc["steps"][sname], p, ("role",), ("sign", "deadline_days"))
+        s = v.mapping(doc["steps"][sname], p, ("role",), ("sign", "deadline_days", "escalate_after_days"))
         v.one_of(s["role"], f"{p}.role", ROLES, "role")
         v.one_of(s.get("sign", "any"), f"{p}.sign", SIGN_MODES, "sign mode")
         if s.get("deadline_days") is not None:
             v.number(s["deadline_days"], f"{p}.deadline_days", lo=1, hi=365, integer=True)
-        steps[sname] = Step(sname, s["role"], s.get("sign", "any"), s.get("deadline_days"))
+        if s.get("escalate_after_days") is not None:
+            v.number(s["escalate_after_days"], f"{p}.escalate_after_days", lo=0, hi=365, integer=True)
+            if s.get("deadline_days") is None:
+                v.fail(f"{p}.escalate_after_days", "needs deadline_days on the same step")
+        steps[sname] = Step(sname, s["role"], s.get("sign", "any"), s.get("deadline_days"),
+                            s.get("escalate_after_days"))
 
     authority = {}
     v.mapping(doc["authority"], "authority", required=level_ids)

@@ -47,19 +47,25 @@ def step_level_index(policy: Policy, target_level: str, step: str, exceptional: 
 
 
 def route(policy: Policy, employee: Person, target_level: str, step: str, exceptional: bool,
-          excluded: dict[int, str]) -> Route:
-    """Route a step. `excluded` maps person id -> 'self' or 'conflict' for people who may not act.
-    Raises Refused when nobody up to the root can act."""
+          excluded: dict[int, str], escalations: int = 0) -> Route:
+    """Route a step. `excluded` maps person id -> 'self' or 'conflict' for people who may not act;
+    `escalations` sends it that many units further up (an overdue step). Raises Refused when nobody up to
+    the root can act."""
     role = policy.steps[step].role
     start = unit_at_or_above(employee.unit, step_level_index(policy, target_level, step, exceptional), policy)
-    reason = None
+    reason, named = None, start
+    if escalations:
+        chain = start.ancestors()
+        if len(chain) <= escalations:
+            raise Refused(f"the step '{step}' is already at the top and cannot go higher", step=step)
+        start, reason = chain[escalations], "escalated"
     for unit in start.ancestors():
         found = holders(role, unit)
         able = tuple(p for p in found if p.id not in excluded)
         if able:
             if reason is None and exceptional:
                 reason = "exceptional"
-            return Route(unit, role, able, reason, start)
+            return Route(unit, role, able, reason, named)
         if reason is None:
             if not found:
                 reason = "vacancy"

@@ -276,6 +276,21 @@ def require_effective_date(event) -> None:
         raise Refused(f"the promotion takes effect on {ctx.case.effective_on.isoformat()}, not before")
 
 
+def escalation_due(case, policy, today: dt.date) -> bool:
+    """The step is overdue by more than the policy's `escalate_after_days` working days."""
+    from . import clock
+    step = policy.steps.get(case.state)
+    if step is None or step.escalate_after_days is None or case.deadline is None or case.closed:
+        return False
+    return today > clock.add_working_days(case.deadline, step.escalate_after_days, policy.holidays)
+
+
+def require_overdue(event) -> None:
+    ctx = _ctx(event)
+    if not escalation_due(ctx.case, ctx.policy, ctx.today):
+        raise Refused("the step is not overdue enough to escalate")
+
+
 def last_signature(event) -> bool:
     """或签: one decides. 会签: the step moves on when no other assignee is left to sign."""
     ctx = _ctx(event)

@@ -120,7 +120,7 @@ def test_transition_table(bank, walk, state, action, actor, data, expected):
 
 def test_table_covers_every_action_of_the_rulebook():
     actions = {row[1] for row in TABLE}
-    assert set(rulebook("promotion").actors) - {"make_effective", "declare_conflict"} <= actions
+    assert set(rulebook("promotion").actors) - {"make_effective", "declare_conflict", "escalate"} <= actions
 
 
 def test_composite_uses_the_policy_weights(bank, walk):
@@ -349,3 +349,28 @@ def test_the_last_panel_score_after_the_supervisor_moves_the_case_on(bank, walk)
     walk.act(case, "score", "panel3", score=90)
     assert case.state == "hr_approval"
     assert [e.action for e in case.events][-2:] == ["score", "scoring_complete"]
+
+
+def test_tick_escalates_an_overdue_step(bank, walk, tmp_path):
+    engine.activate_policy(variant(tmp_path, **{"steps.qualification_review.escalate_after_days": 2}), "esc")
+    db.session.commit()
+    case = walk.file()
+    assert case.deadline == dt.date(2026, 3, 9)
+    assert engine.due_for_tick(dt.date(2026, 3, 11)) == []           # two working days' grace
+    assert engine.due_for_tick(dt.date(2026, 3, 12)) == [(case.id, "escalate")]
+    with pytest.raises(Forbidden):
+        engine.fire(case, "escalate", person("hr_b1"), today=dt.date(2026, 3, 12))
+    db.session.rollback()
+    engine.fire(case, "escalate", None, today=dt.date(2026, 3, 12))
+    db.session.commit()
+    assert (case.step_unit.code, case.routing_reason, case.routing_from_unit.code) == ("R1", "escalated", "B1")
+    assert [p.username for p in case.assignee_people()] == ["appr_r1"]
+    assert case.deadline == dt.date(2026, 3, 19)
+    assert case.events[-1].action == "escalate" and case.events[-1].actor == "system"
+    walk.act(case, "qualify", "appr_r1")
+    assert (case.step_unit.code, case.routing_reason) == ("B1", None)        # the next step starts afresh
+
+
+def test_no_escalation_without_the_policy_setting(bank, walk):
+    walk.file()
+    assert engine.due_for_tick(dt.date(2026, 6, 1)) == []

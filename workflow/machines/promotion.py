@@ -17,10 +17,10 @@ ACTORS = {
     "qualify": "decide", "return": "decide", "reject": "decide", "approve": "decide",
     "make_effective": "decide", "assign_panel": "assign_panel", "score": "panel",
     "supervisor_score": "supervisor", "resubmit": "applicant", "withdraw": "applicant",
-    "declare_conflict": "any_assignee",
+    "declare_conflict": "any_assignee", "escalate": "system",
 }
 AUTOMATIC = ["scoring_complete"]          # fired by the engine as `system` when their conditions hold
-SYSTEM_ALSO = ["make_effective"]          # `tick` may take these as `system`
+SYSTEM_ALSO = ["make_effective", "escalate"]   # `tick` takes these as `system`
 DECISIONS = ["qualify", "return", "reject", "approve", "score", "supervisor_score"]   # four eyes
 VERSION_FREE = ["score", "supervisor_score"]   # concurrent scorers never block each other
 
@@ -52,6 +52,8 @@ TRANSITIONS = [
      "after": fx.apply_promotion},
     {"trigger": "withdraw", "source": ["qualification_review", "returned", "panel_scoring", "hr_approval"],
      "dest": "withdrawn"},
+    {"trigger": "escalate", "source": ["qualification_review", "panel_scoring", "hr_approval"], "dest": None,
+     "prepare": r.require_overdue, "before": fx.escalate},
     {"trigger": "declare_conflict", "source": _ASSIGNED, "dest": None, "prepare": r.require_comment,
      "before": fx.declare_conflict},
 ]

@@ -45,6 +45,7 @@ class Case(db.Model):
     step_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
     routing_reason: Mapped[str | None] = mapped_column(String(20))
     routing_from_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
+    escalations: Mapped[int] = mapped_column(Integer, default=0)   # units the current step went up by tick
     deadline: Mapped[dt.date | None] = mapped_column(Date)
     effective_on: Mapped[dt.date | None] = mapped_column(Date)
     eligibility: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: e3be73a032df
+Revision ID: a71c4755c915
 Revises: 
-Create Date: 2026-11-26 20:19:08.135521
+Create Date: 2026-11-26 20:25:52.000711
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'e3be73a032df'
+revision = 'a71c4755c915'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -103,6 +103,7 @@ def upgrade():
     sa.Column('step_unit_id', sa.Integer(), nullable=True),
     sa.Column('routing_reason', sa.String(length=20), nullable=True),
     sa.Column('routing_from_unit_id', sa.Integer(), nullable=True),
+    sa.Column('escalations', sa.Integer(), nullable=False),
     sa.Column('deadline', sa.Date(), nullable=True),
     sa.Column('effective_on', sa.Date(), nullable=True),
     sa.Column('eligibility', sa.JSON(), nullable=False),
