@@ -112,6 +112,15 @@ class PasswordResetForm(FlaskForm):
     submit = SubmitField(_l("Set the password"))
 
 
+class RolesForm(FlaskForm):
+    """Keep or drop the roles a person holds, and add one."""
+    keep = SelectMultipleField(_l("Roles held (untick to remove)"), option_widget=CheckboxInput(),
+                               widget=ListWidget(prefix_label=False), validate_choice=False)
+    add_role = SelectField(_l("Add a role"), validators=[Optional()])
+    add_unit = SelectField(_l("At unit"), validators=[Optional()])
+    submit = SubmitField(_l("Save the roles"))
+
+
 class PeopleSearchForm(FlaskForm):
     class Meta:
         csrf = False

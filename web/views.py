@@ -41,6 +41,7 @@ ACTIONS = {
     "retain": _l("Retain"), "appeal": _l("Appeal"), "uphold": _l("Uphold"), "overturn": _l("Overturn"),
     "close_notice": _l("Close the notice"), "final_approve": _l("Final approval"),
     "accept_transfer": _l("Accept the transfer"),
+    "roles_change": _l("Roles changed"), "password_set": _l("Password set"), "grade_change": _l("Grade changed"),
 }
 
 KINDS = {"promotion": _l("Promotion"), "probation": _l("Probation"), "demotion": _l("Demotion"),

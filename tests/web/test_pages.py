@@ -315,3 +315,22 @@ def test_error_pages(bank, page, client):
     assert resp.status_code == 404 and 'class="card gf-card shadow-sm mt-3 error-page"' in text(resp)
     api = client.get("/api/v1/no-such-thing")
     assert api.status_code == 404 and api.get_json()["error"]["code"] == "not_found"
+
+
+def test_admin_edits_roles_with_an_audit_event(bank, page):
+    admin = page("admin")
+    form = text(admin.get("/admin/people/sup_t1"))
+    assert 'id="roles-form"' in form and 'value="supervisor@T1"' in form
+    resp = admin.post("/admin/people/sup_t1/roles", data={"keep": ["supervisor@T1"], "add_role": "panel",
+                                                          "add_unit": "B1"})
+    assert resp.status_code == 302, text(resp)
+    person = db.session.scalar(db.select(Person).filter_by(username="sup_t1"))
+    db.session.refresh(person)
+    assert person.role_strings() == ["panel@B1", "supervisor@T1"]
+    html = text(admin.get("/admin/people/sup_t1"))
+    assert "Roles changed" in html and "supervisor@T1 → panel@B1, supervisor@T1" in html
+    assert admin.post("/admin/people/sup_t1/roles", data={"keep": ["panel@B1"]}).status_code == 302
+    db.session.refresh(person)
+    assert person.role_strings() == ["panel@B1"]
+    half = admin.post("/admin/people/sup_t1/roles", data={"keep": ["panel@B1"], "add_role": "hr"})
+    assert half.status_code == 400 and "Choose both a role and a unit." in text(half)
