@@ -1,0 +1,653 @@
+"""Import files: org units, people and scores from CSV (UTF-8) or XLSX (see CONTRACT.md, "Import files").
+
+An import is all or nothing. Every row is checked first, against the policy, the rest of the file and
+the database; if anything is wrong, `ImportRefused` carries every problem, each naming the file's line
+(the header is line 1), the exact column header and what is wrong, and nothing is changed. Otherwise the
+rows are upserted (by unit code, username, and person + kind + period) through workflow.directory and
+flushed; the caller commits once, so units and people load in one transaction.
+"""
+from __future__ import annotations
+
+import calendar
+import csv
+import datetime as dt
+import io
+import math
+import re
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import select
+
+from . import clock, directory, engine
+from .errors import WorkflowError
+from .models import db, Case, OrgUnit, Person, Score
+from .models.org import ROLES
+from .policy import Policy
+
+Source = str | Path | bytes | BinaryIO
+
+UNIT_COLUMNS = ("code", "name", "level", "parent_code")
+PEOPLE_REQUIRED = ("username", "name", "unit_code")
+PEOPLE_OPTIONAL = ("grade", "grade_since", "hired_on", "education", "status", "roles", "password")
+SCORE_COLUMNS = ("username", "period", "kind", "value")
+PASS_WORDS = {"pass": True, "fail": False, "通过": True, "不通过": False, "合格": True, "不合格": False}
+ROLE_SEPARATORS = re.compile(r"[;；]")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_PERIOD = re.compile(r"^(?P<year>\d{4})(?:-(?:[Qq](?P<quarter>[1-4])|(?P<month>0[1-9]|1[0-2])))?$")
+
+
+# --- problems ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an import file: where (file, line, column header) and what."""
+    file: str
+    line: int
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}, line {self.line}"
+        if self.column:
+            where += f", column '{self.column}'"
+        return f"{where}: {self.message}"
+
+
+class ImportRefused(WorkflowError):
+    """The import was refused whole; `problems` lists everything that is wrong. Nothing was changed."""
+    status, code = 422, "import_refused"
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        first = f": {problems[0]}" if problems else ""
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"the import was refused, nothing was changed{first}{more}",
+                         problems=[str(p) for p in problems])
+
+
+@dataclass
+class ImportResult:
+    units_created: int = 0
+    units_updated: int = 0
+    people_created: int = 0
+    people_updated: int = 0
+    grade_changes: int = 0
+    role_changes: int = 0
+    passwords_set: int = 0
+    scores_created: int = 0
+    scores_updated: int = 0
+
+    def summary(self) -> str:
+        parts = []
+        if self.units_created or self.units_updated:
+            parts.append(f"units: {self.units_created} created, {self.units_updated} updated")
+        if self.people_created or self.people_updated:
+            parts.append(f"people: {self.people_created} created, {self.people_updated} updated "
+                         f"({self.grade_changes} grade changes, {self.role_changes} role changes, "
+                         f"{self.passwords_set} passwords set)")
+        if self.scores_created or self.scores_updated:
+            parts.append(f"scores: {self.scores_created} created, {self.scores_updated} updated")
+        return "; ".join(parts) or "nothing to import"
+
+
+# --- reading files -----------------------------------------------------------------------------------
+
+@dataclass
+class Table:
+    """A file's rows as {column: text}, with their line numbers; blank rows are left out."""
+    name: str
+    columns: list[str]
+    rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)   # normalised column -> header as written
+
+    def header(self, column: str) -> str:
+        return self.headers.get(column, column)
+
+
+def _read_bytes(source: Source) -> tuple[bytes, str]:
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        return path.read_bytes(), str(source)
+    if isinstance(source, bytes):
+        return source, "upload"
+    name = getattr(source, "filename", None) or getattr(source, "name", None) or "upload"
+    return source.read(), str(name)
+
+
+def _cell(value: Any) -> str:
+    """A spreadsheet cell as the text a CSV would hold."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _raw_rows(data: bytes, name: str, problems: list[Problem]) -> list[list[str]] | None:
+    if data[:4] == b"PK\x03\x04":
+        try:
+            from openpyxl import load_workbook
+            with warnings.catch_warnings():
+                # openpyxl warns about styles and extensions it ignores; they do not matter here.
+                warnings.simplefilter("ignore")
+                wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+                try:
+                    sheet = wb.worksheets[0]
+                    return [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+                finally:
+                    wb.close()
+        except Exception as exc:   # a damaged or foreign zip: openpyxl raises many kinds
+            problems.append(Problem(name, 1, None, f"cannot read the XLSX file ({exc.__class__.__name__}: {exc})"))
+            return None
+    if data[:4] == b"\xd0\xcf\x11\xe0":
+        problems.append(Problem(name, 1, None, "old Excel (.xls) files are not read; save it as XLSX or CSV UTF-8"))
+        return None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        problems.append(Problem(name, line, None, "the file is not UTF-8 text (in Excel: Save As 'CSV UTF-8', "
+                                                  "or use XLSX)"))
+        return None
+    try:
+        return [[c.strip() for c in row] for row in csv.reader(io.StringIO(text, newline=""))]
+    except csv.Error as exc:
+        problems.append(Problem(name, 1, None, f"not a readable CSV file: {exc}"))
+        return None
+
+
+def read_table(source: Source, required: tuple[str, ...], optional: tuple[str, ...] = (),
+               problems: list[Problem] | None = None) -> Table | None:
+    """Read a CSV or XLSX file (first sheet) with a header row. Problems with the file itself or its header
+    go to `problems` (or raise ImportRefused when none is given) and the answer is None."""
+    own = problems is None
+    problems = [] if own else problems
+    try:
+        data, name = _read_bytes(source)
+    except OSError as exc:
+        problems.append(Problem(str(source), 1, None, f"cannot read the file: {exc.strerror or exc}"))
+        data, name = None, str(source)
+    raw = _raw_rows(data, name, problems) if data is not None else None
+    table = None
+    if raw is not None:
+        table = _table(raw, name, required, optional, problems)
+    if own and problems:
+        raise ImportRefused(problems)
+    return table
+
+
+def _table(raw: list[list[str]], name: str, required, optional, problems: list[Problem]) -> Table | None:
+    if not raw or not any(raw[0]):
+        problems.append(Problem(name, 1, None, f"the first line must be the header: {','.join(required)}"))
+        return None
+    header = list(raw[0])
+    while header and not header[-1]:
+        header.pop()
+    columns, headers, bad = [], {}, False
+    for text in header:
+        col = text.strip().lower()
+        if not col:
+            problems.append(Problem(name, 1, None, "a column has no header"))
+            bad = True
+        elif col in headers:
+            problems.append(Problem(name, 1, text, "the column appears twice"))
+            bad = True
+        elif col not in required and col not in optional:
+            problems.append(Problem(name, 1, text, f"unknown column (columns: {', '.join(required + optional)})"))
+            bad = True
+        headers[col] = text
+        columns.append(col)
+    for col in required:
+        if col not in headers:
+            problems.append(Problem(name, 1, col, "the column is missing from the header"))
+            bad = True
+    if bad:
+        return None
+    table = Table(name, columns, headers=headers)
+    for line, cells in enumerate(raw[1:], start=2):
+        if not any(cells):
+            continue
+        extra = [c for c in cells[len(columns):] if c]
+        if extra:
+            problems.append(Problem(name, line, None, f"the row has {len(cells)} cells but the header only "
+                                                      f"{len(columns)} columns"))
+            continue
+        cells = list(cells) + [""] * (len(columns) - len(cells))
+        table.rows.append((line, dict(zip(columns, cells))))
+    return table
+
+
+# --- values ------------------------------------------------------------------------------------------
+
+class _Bad(Exception):
+    pass
+
+
+def _date(text: str) -> dt.date | None:
+    if not text:
+        return None
+    if not _DATE.match(text):
+        raise _Bad(f"'{text}' is not a date YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise _Bad(f"'{text}' is not a real date") from None
+
+
+def parse_period(text: str) -> tuple[str, str, dt.date, dt.date]:
+    """`2025`, `2025-Q3` or `2025-07` -> (period, granularity, first day, last day). ValueError otherwise."""
+    m = _PERIOD.match((text or "").strip())
+    if not m:
+        raise ValueError(f"'{text}' is not a period: use a year (2025), a quarter (2025-Q3) or a month (2025-07)")
+    year = int(m["year"])
+    if not 1900 <= year <= 2200:
+        raise ValueError(f"'{text}': the year {year} is out of range")
+    if m["quarter"]:
+        q = int(m["quarter"])
+        start, end_month = dt.date(year, 3 * q - 2, 1), 3 * q
+        return f"{year}-Q{q}", "quarter", start, dt.date(year, end_month, calendar.monthrange(year, end_month)[1])
+    if m["month"]:
+        month = int(m["month"])
+        return (f"{year}-{month:02d}", "month", dt.date(year, month, 1),
+                dt.date(year, month, calendar.monthrange(year, month)[1]))
+    return str(year), "year", dt.date(year, 1, 1), dt.date(year, 12, 31)
+
+
+class _Checker:
+    """Collects the problems of one table's rows."""
+
+    def __init__(self, table: Table, problems: list[Problem]):
+        self.table, self.problems = table, problems
+        self.line = 0
+        self.failed = False
+        self.bad_lines: set[int] = set()
+
+    def row(self, line: int) -> None:
+        self.line, self.failed = line, False
+
+    def bad(self, column: str | None, message: str) -> None:
+        self.failed = True
+        self.bad_lines.add(self.line)
+        self.problems.append(Problem(self.table.name, self.line, self.table.header(column) if column else None,
+                                     message))
+
+    def text(self, row: dict[str, str], column: str, required: bool = True, max_len: int | None = None,
+             spaces: bool = True) -> str:
+        value = row.get(column, "")
+        if required and not value:
+            self.bad(column, "is empty")
+        elif max_len and len(value) > max_len:
+            self.bad(column, f"is longer than {max_len} characters")
+        elif not spaces and any(c.isspace() for c in value):
+            self.bad(column, f"'{value}' must not contain spaces")
+        return value
+
+    def date(self, row: dict[str, str], column: str) -> dt.date | None:
+        try:
+            return _date(row.get(column, ""))
+        except _Bad as exc:
+            self.bad(column, str(exc))
+            return None
+
+
+# --- units -------------------------------------------------------------------------------------------
+
+@dataclass
+class UnitRow:
+    line: int
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+
+
+def check_units(table: Table, policy: Policy, problems: list[Problem]) -> list[UnitRow]:
+    """The valid unit rows, in an order that puts every parent before its children."""
+    chk = _Checker(table, problems)
+    by_id = {r.id: r for r in db.session.execute(select(OrgUnit.id, OrgUnit.code, OrgUnit.level, OrgUnit.parent_id))}
+    # The tree as it will be: code -> (level, parent code), the database's units overlaid by the file's.
+    tree: dict[str, tuple[str, str | None]] = {
+        r.code: (r.level, by_id[r.parent_id].code if r.parent_id else None) for r in by_id.values()}
+    in_db = set(tree)
+    first_line: dict[str, int] = {}
+    good: dict[str, UnitRow] = {}
+    for line, row in table.rows:
+        chk.row(line)
+        code = chk.text(row, "code", max_len=directory.CODE_MAX, spaces=False)
+        if code in first_line:
+            chk.bad("code", f"'{code}' is already on line {first_line[code]}")
+            continue
+        if code:
+            first_line[code] = line
+        name = chk.text(row, "name", max_len=directory.NAME_MAX)
+        level = chk.text(row, "level")
+        if level and level not in policy.org_level_ids:
+            chk.bad("level", f"unknown org level '{level}' (levels: {', '.join(policy.org_level_ids)})")
+        parent = row.get("parent_code") or None
+        if parent is not None and parent == code:
+            chk.bad("parent_code", "a unit cannot be its own parent")
+        if not chk.failed:
+            good[code] = UnitRow(line, code, name, level, parent)
+            tree[code] = (level, parent)
+    for code, r in good.items():
+        chk.row(r.line)
+        if r.parent_code is None:
+            continue
+        if r.parent_code not in tree:
+            if r.parent_code in first_line:
+                chk.bad("parent_code", f"the unit '{r.parent_code}' (line {first_line[r.parent_code]}) is not valid")
+            else:
+                chk.bad("parent_code", f"unknown unit '{r.parent_code}' (neither in this file nor in the database)")
+            continue
+        problem = directory.check_unit_levels(policy, r.level, tree[r.parent_code][0])
+        if problem:
+            chk.bad("level", problem)
+        for child, (child_level, child_parent) in tree.items():
+            if child_parent == code and child not in good:
+                problem = directory.check_unit_levels(policy, child_level, r.level)
+                if problem:
+                    chk.bad("level", f"its sub-unit {child}: {problem}")
+    _check_cycles_and_root(chk, good, tree, in_db)
+    valid = [r for r in good.values() if r.line not in chk.bad_lines]
+    return sorted(valid, key=lambda r: (_depth(r.code, tree), r.line))
+
+
+def _depth(code: str, tree: dict[str, tuple[str, str | None]]) -> int:
+    depth, seen = 0, set()
+    while code is not None and code in tree and code not in seen:
+        seen.add(code)
+        code = tree[code][1]
+        depth += 1
+    return depth
+
+
+def _check_cycles_and_root(chk: _Checker, good: dict[str, UnitRow], tree, in_db: set[str]) -> None:
+    reported: set[str] = set()
+    for code, r in good.items():
+        path, node = [code], tree[code][1]
+        while node is not None and node in tree and node != code and len(path) <= len(tree):
+            path.append(node)
+            node = tree[node][1]
+        if node == code and code not in reported:
+            reported.update(path)
+            chk.row(r.line)
+            chk.bad("parent_code", f"'{r.parent_code}' makes a cycle: {' > '.join(path + [code])}")
+    roots = [c for c, (_, parent) in tree.items() if parent is None]
+    if len(roots) > 1:
+        kept = [c for c in roots if c in in_db] or [min((c for c in roots if c in good), key=lambda c: good[c].line)]
+        first = kept[0]
+        where = f"line {good[first].line}" if first in good else "the database"
+        for c in roots:
+            if c != first and c in good:
+                chk.row(good[c].line)
+                chk.bad("parent_code", f"is empty, but the tree already has its root '{first}' ({where}); "
+                                       f"name a parent unit")
+
+
+# --- people ------------------------------------------------------------------------------------------
+
+@dataclass
+class PersonRow:
+    line: int
+    username: str
+    values: dict[str, Any]
+    roles: list[str] | None          # None: the file has no roles column (keep the person's roles)
+    password: str | None             # None: keep the current one
+
+
+def _existing_people(usernames: list[str]) -> dict[str, Person]:
+    found: dict[str, Person] = {}
+    for i in range(0, len(usernames), 500):
+        part = usernames[i:i + 500]
+        found.update({p.username: p for p in db.session.scalars(select(Person).where(Person.username.in_(part)))})
+    return found
+
+
+def check_people(table: Table, policy: Policy, unit_codes: set[str], problems: list[Problem]) -> list[PersonRow]:
+    chk = _Checker(table, problems)
+    cols = set(table.columns)
+    existing = _existing_people([row.get("username", "") for _, row in table.rows])
+    open_case = dict(db.session.execute(
+        select(Case.employee_id, Case.id).where(Case.closed.is_(False),
+                                                Case.employee_id.in_([p.id for p in existing.values()]))).all()) \
+        if existing else {}
+    education = [e.id for e in policy.education]
+    seen: dict[str, int] = {}
+    out = []
+    for line, row in table.rows:
+        chk.row(line)
+        username = chk.text(row, "username", max_len=directory.USERNAME_MAX, spaces=False)
+        if username in seen:
+            chk.bad("username", f"'{username}' is already on line {seen[username]}")
+            continue
+        if username:
+            seen[username] = line
+        person = existing.get(username)
+        values: dict[str, Any] = {"name": chk.text(row, "name", max_len=directory.NAME_MAX)}
+        unit_code = chk.text(row, "unit_code")
+        if unit_code and unit_code not in unit_codes:
+            chk.bad("unit_code", f"unknown unit '{unit_code}' (neither in the units file nor in the database)")
+        values["unit_code"] = unit_code
+
+        grade = person.grade if person and "grade" not in cols else None
+        if row.get("grade"):
+            try:
+                level, tier = policy.parse_grade(row["grade"])
+                grade = f"{level}-{tier}"
+            except ValueError as exc:
+                chk.bad("grade", str(exc))
+        values["grade"] = grade
+        since = person.grade_since if person and "grade_since" not in cols else chk.date(row, "grade_since")
+        if grade and since is None and not row.get("grade_since"):
+            chk.bad("grade_since", "is empty; a person with a grade needs the date they reached it")
+        if not grade and row.get("grade_since") and "grade" in cols and not row.get("grade"):
+            chk.bad("grade_since", "is given but grade is empty")
+        values["grade_since"] = since
+        if person and grade != person.grade and person.id in open_case:
+            chk.bad("grade", f"{username} has an open case (#{open_case[person.id]}); the grade changes when it "
+                             f"ends, not by import")
+
+        values["hired_on"] = person.hired_on if person and "hired_on" not in cols else chk.date(row, "hired_on")
+        if "education" in cols:
+            edu = row.get("education") or None
+            if edu is not None and edu not in education:
+                chk.bad("education", f"unknown education '{edu}' (one of: {', '.join(education)})")
+            values["education"] = edu
+        else:
+            values["education"] = person.education if person else None
+        if "status" in cols:
+            status = row.get("status") or "active"
+            if status == "dismissed":
+                chk.bad("status", "'dismissed' is set by a dismissal case, not by an import")
+            elif status not in directory.EDITABLE_STATUSES:
+                chk.bad("status", f"unknown status '{status}' (one of: {', '.join(directory.EDITABLE_STATUSES)})")
+            values["status"] = status
+        else:
+            values["status"] = person.status if person else "active"
+        if person and person.status == "dismissed":
+            chk.bad("username", f"{username} was dismissed; an import cannot re-employ them")
+
+        roles = None
+        if "roles" in cols:
+            roles = []
+            for spec in filter(None, (s.strip() for s in ROLE_SEPARATORS.split(row.get("roles", "")))):
+                role, at, code = spec.partition("@")
+                role, code = role.strip(), code.strip()
+                if not at or not role or not code:
+                    chk.bad("roles", f"'{spec}' is not ROLE@UNIT_CODE")
+                elif role not in ROLES:
+                    chk.bad("roles", f"unknown role '{role}' in '{spec}' (roles: {', '.join(ROLES)})")
+                elif code not in unit_codes:
+                    chk.bad("roles", f"unknown unit '{code}' in '{spec}'")
+                else:
+                    roles.append(f"{role}@{code}")
+        password = row.get("password") or None
+        if password is not None:
+            problem = directory.check_password(password)
+            if problem:
+                chk.bad("password", problem)
+        if not chk.failed:
+            out.append(PersonRow(line, username, values, roles, password))
+    return out
+
+
+# --- scores ------------------------------------------------------------------------------------------
+
+@dataclass
+class ScoreRow:
+    line: int
+    person: Person
+    kind: str
+    period: str
+    granularity: str
+    start: dt.date
+    end: dt.date
+    value: float | None
+    passed: bool | None
+
+
+def check_scores(table: Table, policy: Policy, problems: list[Problem]) -> list[ScoreRow]:
+    chk = _Checker(table, problems)
+    people = _existing_people([row.get("username", "") for _, row in table.rows])
+    seen: dict[tuple[str, str, str], int] = {}
+    out = []
+    for line, row in table.rows:
+        chk.row(line)
+        username = chk.text(row, "username")
+        person = people.get(username)
+        if username and person is None:
+            chk.bad("username", f"unknown username '{username}'")
+        period = gran = start = end = None
+        text = chk.text(row, "period")
+        if text:
+            try:
+                period, gran, start, end = parse_period(text)
+            except ValueError as exc:
+                chk.bad("period", f"{exc} (in Excel, format the column as text)" if _DATE.match(text) else str(exc))
+        kind = chk.text(row, "kind")
+        spec = policy.score_kinds.get(kind)
+        if kind and spec is None:
+            chk.bad("kind", f"unknown score kind '{kind}' (kinds: {', '.join(policy.score_kinds)})")
+        value, passed = None, None
+        raw = chk.text(row, "value")
+        if raw and spec is not None:
+            if raw.lower() in PASS_WORDS:
+                if spec.pass_fail:
+                    passed = PASS_WORDS[raw.lower()]
+                else:
+                    chk.bad("value", f"'{raw}': {kind} takes a number from {spec.min:g} to {spec.max:g}")
+            else:
+                try:
+                    value = float(raw)
+                    if not math.isfinite(value):
+                        raise ValueError
+                except ValueError:
+                    extra = " or pass/fail" if spec.pass_fail else ""
+                    chk.bad("value", f"'{raw}' is not a number from {spec.min:g} to {spec.max:g}{extra}")
+                    value = None
+                else:
+                    if not spec.min <= value <= spec.max:
+                        chk.bad("value", f"{raw} is out of range for {kind} ({spec.min:g} to {spec.max:g})")
+        key = (username, kind, period or text)
+        if username and kind and text:
+            if key in seen:
+                chk.bad("period", f"{username} already has a {kind} score for {period or text} on line {seen[key]}")
+            else:
+                seen[key] = line
+        if not chk.failed:
+            out.append(ScoreRow(line, person, kind, period, gran, start, end, value, passed))
+    return out
+
+
+# --- the imports -------------------------------------------------------------------------------------
+
+def import_org(units: Source | None = None, people: Source | None = None, *, policy: Policy | None = None,
+               actor: Person | None = None) -> ImportResult:
+    """Load or update org units and people (either file may be None). Checks everything first and raises
+    ImportRefused with every problem, changing nothing; else upserts units (parents first), then people,
+    their roles (when the file has a `roles` column) and passwords (when given), and flushes. A changed
+    grade writes grade history and an audit event by `actor` (None: the system)."""
+    pol = policy if policy is not None else engine.active_policy()[1]
+    problems: list[Problem] = []
+    unit_table = read_table(units, UNIT_COLUMNS, (), problems) if units is not None else None
+    people_table = read_table(people, PEOPLE_REQUIRED, PEOPLE_OPTIONAL, problems) if people is not None else None
+    unit_rows = check_units(unit_table, pol, problems) if unit_table else []
+    known_units = set(db.session.scalars(select(OrgUnit.code)))
+    if unit_table:
+        known_units |= {row.get("code", "") for _, row in unit_table.rows} - {""}
+    people_rows = check_people(people_table, pol, known_units, problems) if people_table else []
+    if problems:
+        raise ImportRefused(problems)
+
+    result = ImportResult()
+    for r in unit_rows:
+        with _at(unit_table.name, r.line):
+            _, created = directory.upsert_unit(r.code, name=r.name, level=r.level, parent_code=r.parent_code,
+                                               policy=pol)
+        result.units_created += created
+        result.units_updated += not created
+    for r in people_rows:
+        with _at(people_table.name, r.line):
+            person = directory.person_by_username(r.username)
+            before = person.grade if person else None
+            person, created = directory.upsert_person(r.username, **r.values, actor=actor, source="import",
+                                                      policy=pol)
+            result.people_created += created
+            result.people_updated += not created
+            result.grade_changes += (not created and person.grade != before)
+            if r.roles is not None:
+                result.role_changes += directory.set_roles(person, r.roles, actor=actor, source="import")
+            if r.password is not None:
+                directory.set_password(person, r.password, actor=actor, source="import")
+                result.passwords_set += 1
+    db.session.flush()
+    return result
+
+
+def import_scores(scores: Source, *, policy: Policy | None = None) -> ImportResult:
+    """Load or update scores, upserting by person, kind and period. All or nothing, as `import_org`."""
+    pol = policy if policy is not None else engine.active_policy()[1]
+    problems: list[Problem] = []
+    table = read_table(scores, SCORE_COLUMNS, (), problems)
+    rows = check_scores(table, pol, problems) if table else []
+    if problems:
+        raise ImportRefused(problems)
+    result = ImportResult()
+    person_ids = sorted({r.person.id for r in rows})
+    existing: dict[tuple[int, str, str], Score] = {}
+    for i in range(0, len(person_ids), 500):
+        for s in db.session.scalars(select(Score).where(Score.person_id.in_(person_ids[i:i + 500]))):
+            existing[(s.person_id, s.kind, s.period)] = s
+    now = clock.now()
+    for r in rows:
+        score = existing.get((r.person.id, r.kind, r.period))
+        if score is None:
+            db.session.add(Score(person=r.person, kind=r.kind, period=r.period, granularity=r.granularity,
+                                 period_start=r.start, period_end=r.end, value=r.value, passed=r.passed,
+                                 imported_at=now))
+            result.scores_created += 1
+        else:
+            score.value, score.passed, score.imported_at = r.value, r.passed, now
+            result.scores_updated += 1
+    db.session.flush()
+    return result
+
+
+@contextmanager
+def _at(file: str, line: int):
+    """Turn a refusal while loading a row (which the checks should have caught) into an ImportRefused
+    naming the row; the caller rolls back."""
+    try:
+        yield
+    except directory.DirectoryError as exc:
+        raise ImportRefused([Problem(file, line, exc.details.get("field"), exc.message)]) from exc
