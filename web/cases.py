@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy import select
 
 from workflow import authority, clock, engine, routing
@@ -152,7 +153,7 @@ def apply():
                            alert=alert, pol=active_policy()), status
 
 
-def _attach_error(form, exc: WorkflowError) -> str | None:
+def _attach_error(form, exc: WorkflowError) -> Markup | None:
     """Show an engine refusal next to the field it names; else return it for an alert."""
     field = exc.details.get("field")
     message = error_message(exc)
@@ -162,21 +163,25 @@ def _attach_error(form, exc: WorkflowError) -> str | None:
     return message
 
 
-def error_message(exc: WorkflowError) -> str:
-    """An engine refusal in the user's words, keeping the engine's own sentence for the detail."""
+def error_message(exc: WorkflowError) -> Markup:
+    """An engine refusal in the user's words. The engine's own sentence (the API's message, in English)
+    follows as the detail, marked as not for translation."""
     field = exc.details.get("field")
     if isinstance(exc, Conflict):
-        return _("The case has changed since you loaded it; reload the page and decide again.")
-    if isinstance(exc, Forbidden):
-        return _("You may not do this: %(why)s", why=exc.message)
+        return Markup.escape(_("The case has changed since you loaded it; reload the page and decide again."))
     if "eligibility" in exc.details:
-        return _("Not eligible: some rules fail (see the table). Tick “Exceptional promotion” to file it "
-                 "anyway; it will be decided one org level higher.")
+        return Markup.escape(_("Not eligible: some rules fail (see the table). Tick “Exceptional promotion” to "
+                               "file it anyway; it will be decided one org level higher."))
     if field == "comment":
-        return _("Please give a reason.")
+        return Markup.escape(_("Please give a reason."))
     if field == "score":
-        return _("The score must be from 0 to 100.")
-    return _("Refused: %(why)s", why=exc.message)
+        return Markup.escape(_("The score must be from 0 to 100."))
+    lead = {"members": _("The panel cannot be formed this way:"),
+            "target_grade": _("This target grade is not possible:"),
+            "employee": _("This application is not possible:")}.get(field)
+    if lead is None:
+        lead = _("You may not do this:") if isinstance(exc, Forbidden) else _("Refused:")
+    return Markup('{} <span class="engine-reason" translate="no">{}</span>').format(lead, exc.message)
 
 
 # --- the case page -----------------------------------------------------------------------------------

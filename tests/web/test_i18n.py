@@ -1,0 +1,234 @@
+"""Every page in zh-CN shows no untranslated message, and the Chinese catalog is complete and compiled."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+from tests.conftest import TODAY
+from workflow import clock
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOG = ROOT / "web" / "translations" / "zh_Hans_CN" / "LC_MESSAGES"
+PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%%")
+
+
+def _po():
+    with open(CATALOG / "messages.po", "rb") as f:
+        return read_po(f)
+
+
+def _ids(message) -> list[str]:
+    return list(message.id) if isinstance(message.id, (list, tuple)) else [message.id]
+
+
+def _strings(message) -> list[str]:
+    return list(message.string) if isinstance(message.string, (list, tuple)) else [message.string]
+
+
+def english_fragments() -> dict[str, str]:
+    """Pieces of English text that can only come from an untranslated message: the literal parts of every
+    msgid whose Chinese differs from it, at least three letters long (fragment -> msgid)."""
+    with open(CATALOG / "messages.mo", "rb") as f:
+        catalog = read_mo(f)
+    out = {}
+    for m in catalog:
+        if not m.id or _ids(m) == _strings(m):
+            continue
+        for msgid in _ids(m):
+            for part in PLACEHOLDER.split(msgid):
+                part = part.strip(" .,:;()·—–-“”")
+                if re.search(r"[A-Za-z]{3,}", part):
+                    out[part] = msgid
+    return out
+
+
+class VisibleText(HTMLParser):
+    """The text a user reads (text nodes and the labels in attributes), less what is marked
+    translate="no" (names, codes, user input) and scripts and styles."""
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack: list[bool] = []      # per open element: does it hide its content?
+        self.parts: list[str] = []
+
+    def hidden(self) -> bool:
+        return any(self.stack)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        hides = a.get("translate") == "no" or tag in ("script", "style")
+        if not self.hidden() and not hides:
+            for name in ("placeholder", "title", "aria-label", "alt"):
+                if a.get(name):
+                    self.parts.append(a[name])
+            if tag == "input" and a.get("type") in ("submit", "button") and a.get("value"):
+                self.parts.append(a["value"])
+        if tag not in self.VOID:
+            self.stack.append(hides)
+
+    def handle_endtag(self, tag):
+        if tag not in self.VOID and self.stack:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if not self.hidden() and data.strip():
+            self.parts.append(data.strip())
+
+
+def word(fragment: str) -> re.Pattern:
+    """The fragment as a whole word (so "Panel" does not match the name "Panel1")."""
+    return re.compile(r"(?<![\w-])" + re.escape(fragment) + r"(?![\w-])")
+
+
+def visible_text(html: str) -> str:
+    parser = VisibleText()
+    parser.feed(html)
+    return "\n".join(parser.parts)
+
+
+# --- the catalog -----------------------------------------------------------------------------------------
+
+def test_every_message_has_a_chinese_translation():
+    untranslated = [m.id for m in _po() if m.id and (m.fuzzy or not all(s.strip() for s in _strings(m)))]
+    assert untranslated == []
+
+
+def test_compiled_catalog_matches_the_po_file():
+    with open(CATALOG / "messages.mo", "rb") as f:
+        compiled = {tuple(_ids(m)): tuple(_strings(m)) for m in read_mo(f) if m.id}
+    source = {tuple(_ids(m)): tuple(_strings(m)) for m in _po() if m.id and not m.fuzzy}
+    assert compiled == source, "run: pybabel compile -d web/translations"
+
+
+def test_catalog_holds_every_message_of_the_code(tmp_path):
+    pot = tmp_path / "messages.pot"
+    subprocess.run([sys.executable, "-m", "babel.messages.frontend", "-q", "extract", "-F", "babel.cfg",
+                    "-k", "_l", "-k", "lazy_gettext", "-o", str(pot), "."], cwd=ROOT, check=True)
+    with open(pot, "rb") as f:
+        wanted = {m.id for m in read_po(f) if m.id}
+    missing = wanted - {m.id for m in _po() if m.id}
+    assert not missing, ("messages missing from the zh_Hans_CN catalog (pybabel update, translate, compile): "
+                         f"{sorted(map(str, missing))}")
+
+
+# --- every page in zh-CN --------------------------------------------------------------------------------
+
+def collect_pages(client_for, anonymous) -> dict[str, str]:
+    """(label -> HTML) of every page and state the users can reach, driven through the forms."""
+    pages: dict[str, str] = {}
+
+    def grab(name, resp, status=200):
+        assert resp.status_code == status, (name, resp.status_code)
+        pages[name] = resp.get_data(as_text=True)
+
+    emp, appr, hr, sup, admin = (client_for(u) for u in ("emp", "appr_b1", "hr_b1", "sup_t1", "admin"))
+    grab("login", anonymous.get("/login"))
+    grab("login error", anonymous.post("/login", data={"username": "emp", "password": "nope"}))
+    grab("login required", anonymous.get("/inbox", follow_redirects=True))
+    grab("home empty", emp.get("/"))
+    grab("apply", emp.get("/cases/new"))
+    grab("apply preview", emp.post("/cases/new", data={"employee": "emp", "target_grade": "senior-1", "preview": "1"}))
+    grab("apply skip refused", emp.post("/cases/new", data={"employee": "emp", "target_grade": "principal-1",
+                                                             "submit": "1"}), 422)
+    grab("apply not eligible", client_for("weak").post(
+        "/cases/new", data={"employee": "weak", "target_grade": "manager-1", "submit": "1"}), 422)
+    grab("apply for others", hr.get("/cases/new?employee=emp2"))
+    resp = emp.post("/cases/new", data={"employee": "emp", "target_grade": "senior-1", "statement": "请审批",
+                                        "submit": "1"}, follow_redirects=True)
+    grab("case filed", resp)
+    cid = int(re.search(r'href="/cases/(\d+)"', resp.get_data(as_text=True)).group(1))
+    version = lambda c: re.search(r'data-version="(\d+)"', c.get(f"/cases/{cid}").get_data(as_text=True)).group(1)  # noqa: E731
+
+    grab("home with a case", emp.get("/"))
+    grab("inbox", appr.get("/inbox"))
+    grab("review", appr.get(f"/cases/{cid}"))
+    grab("return without reason", appr.post(f"/cases/{cid}/return", data={"return-version": version(appr)}), 400)
+    grab("stale", appr.post(f"/cases/{cid}/qualify", data={"qualify-version": "0"}), 409)
+    grab("forbidden", emp.post(f"/cases/{cid}/qualify", data={"qualify-version": version(emp)}), 403)
+    grab("returned", appr.post(f"/cases/{cid}/return", data={"return-version": version(appr),
+                                                                  "return-comment": "请补充"}, follow_redirects=True))
+    grab("returned, applicant", emp.get(f"/cases/{cid}"))
+    emp.post(f"/cases/{cid}/resubmit", data={"resubmit-version": version(emp), "resubmit-statement": "已补充"})
+    appr.post(f"/cases/{cid}/qualify", data={"qualify-version": version(appr)})
+    grab("panel forming", hr.get(f"/cases/{cid}"))
+    grab("panel refused", hr.post(f"/cases/{cid}/assign_panel", data={"assign_panel-version": version(hr),
+                                                                      "assign_panel-members": ["panel1"]}), 422)
+    hr.post(f"/cases/{cid}/assign_panel", data={"assign_panel-version": version(hr),
+                                                "assign_panel-members": ["panel1", "panel2", "panel3"]})
+    grab("panel member", client_for("panel1").get(f"/cases/{cid}"))
+    for member in ("panel1", "panel2", "panel3"):
+        client_for(member).post(f"/cases/{cid}/score", data={"score-version": "1", "score-score": "85"})
+    grab("supervisor", sup.get(f"/cases/{cid}"))
+    grab("bad score", sup.post(f"/cases/{cid}/supervisor_score", data={"supervisor_score-version": "1",
+                                                                      "supervisor_score-score": "abc"}), 400)
+    sup.post(f"/cases/{cid}/supervisor_score", data={"supervisor_score-version": "1", "supervisor_score-score": "90"})
+    grab("hr approval", hr.get(f"/cases/{cid}"))
+    grab("applicant before decision", emp.get(f"/cases/{cid}"))
+    grab("approved", hr.post(f"/cases/{cid}/approve", data={"approve-version": version(hr)}, follow_redirects=True))
+    grab("effective, applicant", emp.get(f"/cases/{cid}"))
+
+    other = client_for("emp2")
+    resp = other.post("/cases/new", data={"employee": "emp2", "target_grade": "manager-2", "submit": "1"},
+                      follow_redirects=True)
+    cid2 = int(re.search(r'href="/cases/(\d+)"', resp.get_data(as_text=True)).group(1))
+    client_for("appr_t1").post(f"/cases/{cid2}/declare_conflict",
+                               data={"declare_conflict-version": "1", "declare_conflict-comment": "亲属"})
+    grab("rerouted", client_for("appr_b1").get(f"/cases/{cid2}"))
+    grab("case list", hr.get("/cases/"))
+    grab("case list filtered", hr.get("/cases/?state=effective&level=senior&unit=B1"))
+    grab("case list empty", hr.get("/cases/?state=rejected"))
+    grab("pipeline", hr.get("/hr/pipeline"))
+    clock.fix_today(TODAY + dt.timedelta(days=40))
+    grab("pipeline overdue", hr.get("/hr/pipeline?unit=B1"))
+    grab("inbox overdue", client_for("appr_b1").get("/inbox"))
+    grab("inbox empty", emp.get("/inbox"))
+    grab("org", admin.get("/admin/"))
+    grab("people", admin.get("/admin/people?q=a"))
+    grab("person", admin.get("/admin/people/emp"))
+    grab("password refused", admin.post("/admin/people/emp/password", data={"password": "short"}), 400)
+    grab("roles saved", admin.post("/admin/people/panel5/roles", data={"keep": ["panel@R1"], "add_role": "panel",
+                                                                      "add_unit": "B2"}, follow_redirects=True))
+    grab("policy", admin.get("/admin/policy"))
+    grab("403", hr.get("/admin/"), 403)
+    grab("404", hr.get("/cases/999"), 404)
+    grab("404 url", hr.get("/nowhere"), 404)
+    grab("logged out", emp.post("/logout", follow_redirects=True))
+    return pages
+
+
+@pytest.fixture
+def zh_pages(bank, page, app):
+    anonymous = app.test_client()
+    anonymous.get("/lang/zh_CN")
+    return collect_pages(lambda u: page(u, "zh_CN").client, anonymous)
+
+
+def test_every_page_is_chinese_in_zh_cn(zh_pages):
+    fragments = english_fragments()
+    patterns = {frag: word(frag) for frag in fragments}
+    problems = []
+    for name, html in zh_pages.items():
+        assert '<html lang="zh-CN">' in html, name
+        shown = visible_text(html)
+        assert re.search(r"[\u4e00-\u9fff]", shown), name
+        for frag, pattern in patterns.items():
+            if pattern.search(shown):
+                problems.append(f"{name}: {fragments[frag]!r}")
+    assert problems == []
+    assert len(zh_pages) >= 40
+
+
+def test_the_check_catches_english(zh_pages, page):
+    """The check itself works: the same page in English is full of catalog messages."""
+    fragments = english_fragments()
+    shown = visible_text(page("emp", "en").get("/").get_data(as_text=True))
+    assert sum(1 for f in fragments if word(f).search(shown)) > 5
