@@ -1,2 +1,247 @@
-def init_app(app):
-    pass
+"""The command line (`flask --app wsgi COMMAND`, see CONTRACT.md). Each command does its work through
+workflow/, commits, and reports; bad input gets a clear message on stderr and a non-zero exit, never a
+traceback."""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sys
+import unicodedata
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm.exc import StaleDataError
+
+from workflow import audit, clock, demo as demo_mod, directory, engine, importing, policy as policy_mod
+from workflow.errors import Conflict, WorkflowError
+from workflow.models import db, Case
+
+MAX_PROBLEMS_SHOWN = 200
+
+
+def fail(message: str, code: int = 1):
+    click.echo(message, err=True)
+    raise click.exceptions.Exit(code)
+
+
+def reported(func):
+    """Run a command in one transaction: roll back and say what went wrong on any refusal."""
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except click.exceptions.Exit:
+            db.session.rollback()
+            raise
+        except importing.ImportRefused as exc:
+            db.session.rollback()
+            for p in exc.problems[:MAX_PROBLEMS_SHOWN]:
+                click.echo(str(p), err=True)
+            if len(exc.problems) > MAX_PROBLEMS_SHOWN:
+                click.echo(f"... and {len(exc.problems) - MAX_PROBLEMS_SHOWN} more", err=True)
+            fail(f"refused: {len(exc.problems)} problem(s); nothing was changed")
+        except policy_mod.PolicyError as exc:
+            db.session.rollback()
+            fail(f"bad policy: {exc}")
+        except WorkflowError as exc:
+            db.session.rollback()
+            fail(f"refused: {exc.message}")
+        except SQLAlchemyError as exc:
+            db.session.rollback()
+            first = str(exc.orig if getattr(exc, "orig", None) is not None else exc).splitlines()[0]
+            fail(f"database error: {first}\n(has the database been created? run `flask --app wsgi init-db`)")
+    return run
+
+
+def parse_today(ctx, param, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a date YYYY-MM-DD") from None
+
+
+def init_app(app: Flask) -> None:
+    for command in (init_db, import_org, import_scores, set_password, demo, tick, audit_verify, policy_check):
+        app.cli.add_command(command)
+
+
+# --- schema and policy -------------------------------------------------------------------------------
+
+@click.command("init-db")
+@click.option("--policy", "policy_name", metavar="NAME|PATH",
+              help="A policy in policies/ by name, or a path (default: GRADEFLOW_POLICY).")
+@reported
+def init_db(policy_name: str | None) -> None:
+    """Create or upgrade the schema (migrations) and set the active policy."""
+    from flask_migrate import upgrade
+
+    name = policy_name or current_app.config["GRADEFLOW_POLICY"]
+    pol = policy_mod.load_file(name)        # a bad policy is refused before anything is touched
+    try:
+        upgrade()
+    except SQLAlchemyError as exc:
+        fail(f"the database could not be migrated: {str(getattr(exc, 'orig', exc)).splitlines()[0]}")
+    source = str(policy_mod.resolve(name))
+    pv = engine.activate_policy(pol, source)
+    db.session.commit()
+    click.echo(f"database ready ({db.engine.url.render_as_string(hide_password=True)})")
+    click.echo(f"active policy: {pv.label} ({pv.hash[:12]}) from {source}")
+
+
+@click.command("policy-check")
+@click.argument("file")
+def policy_check(file: str) -> None:
+    """Validate a policy file without loading it."""
+    try:
+        pol = policy_mod.load_file(file)
+    except policy_mod.PolicyError as exc:
+        fail(f"{exc.source}: {exc.path or '(top)'}: {exc.problem}")
+    click.echo(f"{file}: ok — {pol.label}: {len(pol.org_levels)} org levels, {len(pol.ladder)} levels "
+               f"({sum(lv.tiers for lv in pol.ladder)} tiers), {len(pol.eligibility)} eligibility rules")
+
+
+# --- imports -----------------------------------------------------------------------------------------
+
+_file = click.Path(exists=True, dir_okay=False, readable=True)
+
+
+@click.command("import-org")
+@click.argument("units", type=_file)
+@click.argument("people", type=_file)
+@reported
+def import_org(units: str, people: str) -> None:
+    """Load or update org units and people from CSV or XLSX files (all or nothing)."""
+    result = importing.import_org(units, people)
+    db.session.commit()
+    click.echo(result.summary())
+
+
+@click.command("import-scores")
+@click.argument("scores", type=_file)
+@reported
+def import_scores(scores: str) -> None:
+    """Load or update performance, skill-test and other scores from a CSV or XLSX file."""
+    result = importing.import_scores(scores)
+    db.session.commit()
+    click.echo(result.summary())
+
+
+@click.command("set-password")
+@click.argument("username")
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read the password from standard input.")
+@reported
+def set_password(username: str, from_stdin: bool) -> None:
+    """Set a person's password (asked twice, hidden), ending their sessions and tokens."""
+    person = directory.person_by_username(username)
+    if person is None:
+        fail(f"unknown username '{username}'")
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    directory.set_password(person, password, source="cli")
+    db.session.commit()
+    click.echo(f"password set for {username}")
+
+
+# --- demo --------------------------------------------------------------------------------------------
+
+@click.command("demo")
+@reported
+def demo() -> None:
+    """Load a ready demo (org tree, people with every role, cases in flight) and print the logins."""
+    result = demo_mod.load()
+    db.session.commit()
+    if result.created:
+        click.echo(f"demo loaded: {result.summary}")
+    else:
+        click.echo("the demo is already loaded; nothing was changed")
+    click.echo(f"\nEvery demo login uses the password: {result.password}\n")
+    rows = [("username", "name", "roles", "what to try")] + [
+        (lg.username, lg.name, ", ".join(lg.roles) or "—", lg.hint) for lg in result.logins]
+    click.echo(format_table(rows))
+    click.echo(f"\n{result.others}")
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def format_table(rows: list[tuple[str, ...]]) -> str:
+    """Columns padded for a terminal, counting CJK characters as two cells."""
+    widths = [max(_width(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [c + " " * (w - _width(c)) for c, w in zip(row, widths)] + [row[-1]]
+        lines.append("  ".join(cells).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths) + "  " + "-" * _width(row[-1]))
+    return "\n".join(lines)
+
+
+# --- time --------------------------------------------------------------------------------------------
+
+@click.command("tick")
+@click.option("--today", callback=parse_today, metavar="YYYY-MM-DD", help="Act as if today were this date.")
+@reported
+def tick(today: dt.date | None) -> None:
+    """Do what time brings: effective dates, escalations of overdue steps, ... Each case is locked, checked
+    again and committed on its own, so a second tick, at once or later, never acts on a case twice."""
+    if today is not None:
+        clock.fix_today(today)
+    today = clock.today()
+    done = skipped = failed = 0
+    for case_id, action in engine.due_for_tick(today):
+        try:
+            case = db.session.scalar(select(Case).where(Case.id == case_id).with_for_update()
+                                     .execution_options(populate_existing=True))
+            # Under the lock, ask again: another tick may have acted on the case since the list was made.
+            if case is None or (case_id, action) not in engine.due_for_tick(today):
+                db.session.rollback()
+                skipped += 1
+                click.echo(f"case {case_id}: {action} skipped, already handled")
+                continue
+            before = case.state
+            engine.fire(case, action, None, today=today)
+            db.session.commit()
+        except (Conflict, StaleDataError):
+            # Another tick (or a person) changed the case between our reading and our writing.
+            db.session.rollback()
+            skipped += 1
+            click.echo(f"case {case_id}: {action} skipped, already handled")
+        except WorkflowError as exc:
+            db.session.rollback()
+            failed += 1
+            click.echo(f"case {case_id}: {action} failed: {exc.message}", err=True)
+        else:
+            done += 1
+            now = f"{before} → {case.state}" if case.state != before else \
+                f"{case.state}, now at {case.step_unit.code if case.step_unit else '—'}"
+            click.echo(f"case {case_id}: {action} ({now})")
+    click.echo(f"tick {today.isoformat()}: {done} done, {skipped} skipped, {failed} failed")
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+# --- audit -------------------------------------------------------------------------------------------
+
+@click.command("audit-verify")
+@click.option("--batch", default=500, show_default=True, help="Chains checked per batch.")
+@reported
+def audit_verify(batch: int) -> None:
+    """Check the whole tamper-evident audit chain; exit 1 if anything was altered or removed."""
+    def progress(done: int, total: int) -> None:
+        click.echo(f"checked {done}/{total} chains", err=True)
+
+    report = audit.verify(batch=max(1, batch), progress=progress)
+    if report.ok:
+        click.echo(f"audit ok: {report.events} events in {report.chains} chains")
+        return
+    click.echo(f"AUDIT FAILED: {report.events} events in {report.chains} chains checked", err=True)
+    for problem in report.problems:
+        click.echo(f"  {problem}", err=True)
+    raise click.exceptions.Exit(1)
