@@ -19,6 +19,10 @@ from .views import ACTIONS, STATES, active_policy, grade_label, label
 
 bp = Blueprint("cases", __name__)
 PER_PAGE = 25
+# The order of the action forms on the case page: moving the case on first, then sending it back or out.
+ACTION_ORDER = ["qualify", "approve", "make_effective", "assign_panel", "score", "supervisor_score", "resubmit",
+                "return", "reject", "withdraw", "declare_conflict"]
+SECONDARY = {"return", "reject", "withdraw", "declare_conflict"}
 
 
 @bp.before_request
@@ -218,14 +222,15 @@ def _forms_for(case: Case, actions: list[str], posted: dict | None = None) -> di
 def render_detail(case: Case, posted: dict | None = None, alert: str | None = None, status: int = 200):
     viewer = current_user
     pol = engine.policy_for(case)
-    actions = engine.available_actions(case, viewer)
+    actions = sorted(engine.available_actions(case, viewer),
+                     key=lambda a: ACTION_ORDER.index(a) if a in ACTION_ORDER else len(ACTION_ORDER))
     names = {p.username: p.name for p in db.session.scalars(
         select(Person).where(Person.username.in_({ev.actor for ev in case.events})))}
     return render_template(
         "cases/detail.html", case=case, pol=pol, actions=actions, forms=_forms_for(case, actions, posted),
         scores=serialize.scores_json(case, viewer), hide_scores=not authority.score_values_visible(viewer, case),
         composite_visible=authority.composite_visible(viewer, case), routing_note=serialize.routing_sentence(case),
-        overdue=engine.is_overdue(case), names=names, alert=alert, supervisors=case.assignee_people("supervisor"),
+        overdue=engine.is_overdue(case), names=names, secondary=SECONDARY, alert=alert, supervisors=case.assignee_people("supervisor"),
         assignments=case.assignments), status
 
 
