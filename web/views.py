@@ -7,6 +7,7 @@ import re
 from flask import g, jsonify, render_template, request
 from flask_babel import format_datetime, get_locale, gettext as _, lazy_gettext as _l, ngettext
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from workflow import authority, engine
@@ -267,5 +268,11 @@ def init_app(app) -> None:
 
     @app.context_processor
     def _globals():
-        return {"nav": nav(), "lang": lang(), "languages": LANGUAGES, "policy": active_policy(),
-                "EFFECTIVE_WHEN": EFFECTIVE_WHEN, "SIGN_MODES": SIGN_MODES}
+        try:
+            shared = {"nav": nav(), "policy": active_policy()}
+        except SQLAlchemyError:
+            # The error page of a failing database still renders, without the counts.
+            db.session.rollback()
+            shared = {"nav": {}, "policy": None}
+        return {**shared, "lang": lang(), "languages": LANGUAGES, "EFFECTIVE_WHEN": EFFECTIVE_WHEN,
+                "SIGN_MODES": SIGN_MODES}

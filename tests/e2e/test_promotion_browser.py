@@ -111,6 +111,8 @@ def test_promotion_in_the_browser(browser, live_server, artifacts):
     shot(page, "07-effective-applicant-zh")
     shot(hr.open("/hr/pipeline?unit=B1"), "08-pipeline-zh")
     shot(as_user("admin").open("/admin/policy"), "09-policy-zh")
+    shot(emp.open("/"), "10-home-zh")
+    shot(as_user("admin").open("/admin/"), "11-org-zh")
 
     assert external == []
     db.session.expire_all()

@@ -334,3 +334,13 @@ def test_admin_edits_roles_with_an_audit_event(bank, page):
     assert person.role_strings() == ["panel@B1"]
     half = admin.post("/admin/people/sup_t1/roles", data={"keep": ["panel@B1"], "add_role": "hr"})
     assert half.status_code == 400 and "Choose both a role and a unit." in text(half)
+
+
+def test_server_error_page(app, bank):
+    from web.views import error_page
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        html, status = error_page(500)
+    assert status == 500 and "Something went wrong" in html
+    with app.test_request_context("/api/v1/cases"):
+        resp, status = error_page(500)
+    assert status == 500 and resp.get_json()["error"]["code"] == "error"
