@@ -339,8 +339,17 @@ def check_units(table: Table, policy: Policy, problems: list[Problem]) -> list[U
         if not chk.failed:
             good[code] = UnitRow(line, code, name, level, parent)
             tree[code] = (level, parent)
+    children: dict[str, list[str]] = {}
+    for child, (_, parent) in tree.items():
+        if parent is not None:
+            children.setdefault(parent, []).append(child)
     for code, r in good.items():
         chk.row(r.line)
+        for child in children.get(code, ()):
+            if child not in good:      # a unit of the file checks its own parent
+                problem = directory.check_unit_levels(policy, tree[child][0], r.level)
+                if problem:
+                    chk.bad("level", f"its sub-unit {child}: {problem}")
         if r.parent_code is None:
             continue
         if r.parent_code not in tree:
@@ -352,11 +361,6 @@ def check_units(table: Table, policy: Policy, problems: list[Problem]) -> list[U
         problem = directory.check_unit_levels(policy, r.level, tree[r.parent_code][0])
         if problem:
             chk.bad("level", problem)
-        for child, (child_level, child_parent) in tree.items():
-            if child_parent == code and child not in good:
-                problem = directory.check_unit_levels(policy, child_level, r.level)
-                if problem:
-                    chk.bad("level", f"its sub-unit {child}: {problem}")
     _check_cycles_and_root(chk, good, tree, in_db)
     valid = [r for r in good.values() if r.line not in chk.bad_lines]
     return sorted(valid, key=lambda r: (_depth(r.code, tree), r.line))

@@ -247,6 +247,22 @@ class TestTick:
         assert result.exit_code == 0, result.output
         assert "1 done, 1 skipped, 0 failed" in result.stdout
 
+    def test_an_overdue_step_is_escalated_once(self, app, bank, tmp_path, monkeypatch):
+        pol = policy_mod.load_file(str(variant_file(tmp_path, **{"steps.qualification_review.escalate_after_days": 2})))
+        engine.activate_policy(pol, "escalating")
+        case = engine.create_promotion(person("emp"), person("emp"), "senior", "申请")
+        db.session.commit()
+        # Two machines listed the same overdue case; the second must not send it up a second time.
+        due = engine.due_for_tick
+        monkeypatch.setattr(engine, "due_for_tick", lambda today: due(today) * 2 if due(today) else [])
+        result = run(app, "tick", "--today", "2026-03-12")
+        assert result.exit_code == 0, result.output
+        assert f"case {case.id}: escalate (qualification_review, now at R1)" in result.stdout
+        assert "1 done, 1 skipped, 0 failed" in result.stdout
+        assert "0 done" in run(app, "tick", "--today", "2026-03-12").stdout
+        db.session.refresh(case)
+        assert [e.action for e in case.events] == ["create", "escalate"]
+
     def test_today_is_a_date(self, app):
         result = run(app, "tick", "--today", "April 1st")
         assert result.exit_code == 2 and "is not a date YYYY-MM-DD" in result.stderr
