@@ -75,8 +75,8 @@ PEOPLE = [
       perf=90, skill=90),
     P("wangzhigang", "王志刚", "HQ", "general_manager-1", ("panel@HQ",), since=26, hired=17, perf=89, skill=88),
     # 区域
-    P("chenjianhua", "陈建华", "EAST", "general_manager-1", ("approver@EAST",), since=34, hired=19, education="master",
-      perf=90, skill="pass"),
+    P("chenjianhua", "陈建华", "EAST", "general_manager-1", ("approver@EAST",), since=34, hired=19,
+      education="master", perf=90, skill="pass"),
     P("linxiaomei", "林晓梅", "EAST", roles=("hr@EAST",), hired=11),
     P("huangwei", "黄伟", "EAST", "principal-3", ("panel@EAST",), since=30, hired=15, perf=89, skill=91),
     P("liuguoqiang", "刘国强", "NORTH", "general_manager-2", ("approver@NORTH",), since=38, hired=20,
@@ -212,7 +212,8 @@ def logins() -> list[Login]:
 
 def _summary() -> str:
     count = lambda model: db.session.scalar(select(func.count()).select_from(model))  # noqa: E731
-    states = db.session.execute(select(Case.state, func.count()).group_by(Case.state).order_by(Case.state)).all()
+    states = db.session.execute(select(Case.state, func.count()).group_by(Case.state)
+                                .order_by(Case.state)).all()
     return (f"{count(OrgUnit)} units, {count(Person)} people, {count(Case)} cases "
             f"({', '.join(f'{s} {n}' for s, n in states)})")
 
@@ -235,7 +236,9 @@ def _load(today: dt.date) -> None:
     pol = policy_mod.load_file(POLICY)
     engine.activate_policy(pol, POLICY)
     units = _csv(["code", "name", "level", "parent_code"], [list(u) for u in UNITS])
-    people = _csv(["username", "name", "unit_code", "grade", "grade_since", "hired_on", "education", "status", "roles"], [
+    header = ["username", "name", "unit_code", "grade", "grade_since", "hired_on", "education", "status",
+              "roles"]
+    people = _csv(header, [
         [p.username, p.name, p.unit, p.grade or "",
          _months_before(today, p.since).isoformat() if p.grade else "",
          _months_before(today, 12 * p.hired + 6 if p.hired else p.since).isoformat(),
@@ -261,7 +264,10 @@ def _score_rows(today: dt.date) -> list[list[str]]:
                 value = max(0, min(100, p.perf + rng.randint(-4, 4)))
                 rows.append([p.username, f"{year}-{month:02d}", "performance", str(value)])
             last = year == today.year - 1
-            skill = p.skill if last or isinstance(p.skill, str) else max(60, int(p.skill) + rng.randint(-5, 5))
+            if last or isinstance(p.skill, str):
+                skill = p.skill
+            else:   # the year before: around this year's result, and passed
+                skill = max(60, int(p.skill) + rng.randint(-5, 5))
             rows.append([p.username, str(year), "skill_test", str(skill)])
     return rows
 

@@ -57,7 +57,8 @@ def check_unit_levels(policy: Policy, level: str, parent_level: str | None) -> s
         return f"unknown org level '{level}' (levels: {', '.join(policy.org_level_ids)})"
     if parent_level is not None and parent_level in policy.org_level_ids \
             and policy.org_level_index(level) <= policy.org_level_index(parent_level):
-        return f"a {level} cannot sit under a {parent_level} (levels top down: {' > '.join(policy.org_level_ids)})"
+        order = " > ".join(policy.org_level_ids)
+        return f"a {level} cannot sit under a {parent_level} (levels top down: {order})"
     return None
 
 
@@ -83,8 +84,8 @@ def upsert_unit(code: str, *, name: str, level: str, parent_code: str | None,
         if parent is None:
             raise DirectoryError(f"unknown parent unit '{parent_code}'", field="parent_code")
         if unit is not None and unit.contains(parent):
-            raise DirectoryError(f"{code} cannot move under {parent_code}: {parent_code} is inside {code}'s subtree",
-                                 field="parent_code")
+            raise DirectoryError(f"{code} cannot move under {parent_code}: {parent_code} is inside "
+                                 f"{code}'s subtree", field="parent_code")
     else:
         root = db.session.scalar(select(OrgUnit).where(OrgUnit.parent_id.is_(None)))
         if root is not None and root is not unit:
@@ -152,19 +153,21 @@ def upsert_person(username: str, *, name: str, unit_code: str, grade: str | None
     if level is None:
         grade_since = None
     if education is not None and education not in {e.id for e in pol.education}:
-        raise DirectoryError(f"unknown education '{education}' (one of: {', '.join(e.id for e in pol.education)})",
-                             field="education")
+        known = ", ".join(e.id for e in pol.education)
+        raise DirectoryError(f"unknown education '{education}' (one of: {known})", field="education")
     if status not in EDITABLE_STATUSES:
-        raise DirectoryError(f"status must be one of {', '.join(EDITABLE_STATUSES)}, not '{status}'", field="status")
+        raise DirectoryError(f"status must be one of {', '.join(EDITABLE_STATUSES)}, not '{status}'",
+                             field="status")
     person = person_by_username(username)
     created = person is None
     if created:
-        person = Person(username=username, name=name, unit=unit, level=level, tier=tier, grade_since=grade_since,
-                        hired_on=hired_on, education=education, status=status)
+        person = Person(username=username, name=name, unit=unit, level=level, tier=tier,
+                        grade_since=grade_since, hired_on=hired_on, education=education, status=status)
         db.session.add(person)
     else:
         if person.status == "dismissed":
-            raise DirectoryError(f"{username} was dismissed; only a new account can re-employ them", field="status")
+            raise DirectoryError(f"{username} was dismissed; only a new account can re-employ them",
+                                 field="status")
         new_grade = f"{level}-{tier}" if level else None
         if new_grade != person.grade:
             change_grade(person, new_grade, since=grade_since, actor=actor, source=source, policy=pol)
@@ -190,8 +193,9 @@ def open_cases(person: Person) -> list[Case]:
                                    .order_by(Case.id)))
 
 
-def change_grade(person: Person, grade: str | None, *, since: dt.date | None = None, actor: Person | None = None,
-                 source: str = "admin", comment: str = "", policy: Policy | None = None) -> GradeHistory | None:
+def change_grade(person: Person, grade: str | None, *, since: dt.date | None = None,
+                 actor: Person | None = None, source: str = "admin", comment: str = "",
+                 policy: Policy | None = None) -> GradeHistory | None:
     """Set a person's grade outside a case (a correction by an administrator, or an import).
 
     Writes a grade-history row (职级履历) and a `grade_change` event on the person's audit chain, by
@@ -298,7 +302,8 @@ def check_password(password: str) -> str | None:
     return None
 
 
-def set_password(person: Person, password: str, *, actor: Person | None = None, source: str = "admin") -> None:
+def set_password(person: Person, password: str, *, actor: Person | None = None,
+                 source: str = "admin") -> None:
     """Set the person's password. Ends their browser sessions and revokes their API tokens, and records a
     `password_set` event (without the password) on their audit chain. Raises DirectoryError for a
     password that is too short."""

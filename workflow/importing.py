@@ -147,17 +147,19 @@ def _raw_rows(data: bytes, name: str, problems: list[Problem]) -> list[list[str]
                 finally:
                     wb.close()
         except Exception as exc:   # a damaged or foreign zip: openpyxl raises many kinds
-            problems.append(Problem(name, 1, None, f"cannot read the XLSX file ({exc.__class__.__name__}: {exc})"))
+            problems.append(Problem(name, 1, None,
+                                    f"cannot read the XLSX file ({exc.__class__.__name__}: {exc})"))
             return None
     if data[:4] == b"\xd0\xcf\x11\xe0":
-        problems.append(Problem(name, 1, None, "old Excel (.xls) files are not read; save it as XLSX or CSV UTF-8"))
+        problems.append(Problem(name, 1, None,
+                                "old Excel (.xls) files are not read; save it as XLSX or CSV UTF-8"))
         return None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        problems.append(Problem(name, line, None, "the file is not UTF-8 text (in Excel: Save As 'CSV UTF-8', "
-                                                  "or use XLSX)"))
+        problems.append(Problem(name, line, None,
+                                "the file is not UTF-8 text (in Excel: Save As 'CSV UTF-8', or use XLSX)"))
         return None
     try:
         return [[c.strip() for c in row] for row in csv.reader(io.StringIO(text, newline=""))]
@@ -203,7 +205,8 @@ def _table(raw: list[list[str]], name: str, required, optional, problems: list[P
             problems.append(Problem(name, 1, text, "the column appears twice"))
             bad = True
         elif col not in required and col not in optional:
-            problems.append(Problem(name, 1, text, f"unknown column (columns: {', '.join(required + optional)})"))
+            known = ", ".join(required + optional)
+            problems.append(Problem(name, 1, text, f"unknown column (columns: {known})"))
             bad = True
         headers[col] = text
         columns.append(col)
@@ -248,14 +251,16 @@ def parse_period(text: str) -> tuple[str, str, dt.date, dt.date]:
     """`2025`, `2025-Q3` or `2025-07` -> (period, granularity, first day, last day). ValueError otherwise."""
     m = _PERIOD.match((text or "").strip())
     if not m:
-        raise ValueError(f"'{text}' is not a period: use a year (2025), a quarter (2025-Q3) or a month (2025-07)")
+        raise ValueError(f"'{text}' is not a period: use a year (2025), a quarter (2025-Q3) "
+                         f"or a month (2025-07)")
     year = int(m["year"])
     if not 1900 <= year <= 2200:
         raise ValueError(f"'{text}': the year {year} is out of range")
     if m["quarter"]:
         q = int(m["quarter"])
         start, end_month = dt.date(year, 3 * q - 2, 1), 3 * q
-        return f"{year}-Q{q}", "quarter", start, dt.date(year, end_month, calendar.monthrange(year, end_month)[1])
+        end = dt.date(year, end_month, calendar.monthrange(year, end_month)[1])
+        return f"{year}-Q{q}", "quarter", start, end
     if m["month"]:
         month = int(m["month"])
         return (f"{year}-{month:02d}", "month", dt.date(year, month, 1),
@@ -278,8 +283,8 @@ class _Checker:
     def bad(self, column: str | None, message: str) -> None:
         self.failed = True
         self.bad_lines.add(self.line)
-        self.problems.append(Problem(self.table.name, self.line, self.table.header(column) if column else None,
-                                     message))
+        header = self.table.header(column) if column else None
+        self.problems.append(Problem(self.table.name, self.line, header, message))
 
     def text(self, row: dict[str, str], column: str, required: bool = True, max_len: int | None = None,
              spaces: bool = True) -> str:
@@ -314,7 +319,8 @@ class UnitRow:
 def check_units(table: Table, policy: Policy, problems: list[Problem]) -> list[UnitRow]:
     """The valid unit rows, in an order that puts every parent before its children."""
     chk = _Checker(table, problems)
-    by_id = {r.id: r for r in db.session.execute(select(OrgUnit.id, OrgUnit.code, OrgUnit.level, OrgUnit.parent_id))}
+    by_id = {r.id: r for r in db.session.execute(
+        select(OrgUnit.id, OrgUnit.code, OrgUnit.level, OrgUnit.parent_id))}
     # The tree as it will be: code -> (level, parent code), the database's units overlaid by the file's.
     tree: dict[str, tuple[str, str | None]] = {
         r.code: (r.level, by_id[r.parent_id].code if r.parent_id else None) for r in by_id.values()}
@@ -354,9 +360,11 @@ def check_units(table: Table, policy: Policy, problems: list[Problem]) -> list[U
             continue
         if r.parent_code not in tree:
             if r.parent_code in first_line:
-                chk.bad("parent_code", f"the unit '{r.parent_code}' (line {first_line[r.parent_code]}) is not valid")
+                chk.bad("parent_code",
+                        f"the unit '{r.parent_code}' (line {first_line[r.parent_code]}) is not valid")
             else:
-                chk.bad("parent_code", f"unknown unit '{r.parent_code}' (neither in this file nor in the database)")
+                chk.bad("parent_code",
+                        f"unknown unit '{r.parent_code}' (neither in this file nor in the database)")
             continue
         problem = directory.check_unit_levels(policy, r.level, tree[r.parent_code][0])
         if problem:
@@ -388,8 +396,8 @@ def _check_cycles_and_root(chk: _Checker, good: dict[str, UnitRow], tree, in_db:
             chk.bad("parent_code", f"'{r.parent_code}' makes a cycle: {' > '.join(path + [code])}")
     roots = [c for c, (_, parent) in tree.items() if parent is None]
     if len(roots) > 1:
-        kept = [c for c in roots if c in in_db] or [min((c for c in roots if c in good), key=lambda c: good[c].line)]
-        first = kept[0]
+        in_file = sorted((c for c in roots if c in good), key=lambda c: good[c].line)
+        first = ([c for c in roots if c in in_db] or in_file)[0]
         where = f"line {good[first].line}" if first in good else "the database"
         for c in roots:
             if c != first and c in good:
@@ -413,18 +421,18 @@ def _existing_people(usernames: list[str]) -> dict[str, Person]:
     found: dict[str, Person] = {}
     for i in range(0, len(usernames), 500):
         part = usernames[i:i + 500]
-        found.update({p.username: p for p in db.session.scalars(select(Person).where(Person.username.in_(part)))})
+        found.update({p.username: p
+                      for p in db.session.scalars(select(Person).where(Person.username.in_(part)))})
     return found
 
 
-def check_people(table: Table, policy: Policy, unit_codes: set[str], problems: list[Problem]) -> list[PersonRow]:
+def check_people(table: Table, policy: Policy, unit_codes: set[str],
+                 problems: list[Problem]) -> list[PersonRow]:
     chk = _Checker(table, problems)
     cols = set(table.columns)
     existing = _existing_people([row.get("username", "") for _, row in table.rows])
     open_case = dict(db.session.execute(
-        select(Case.employee_id, Case.id).where(Case.closed.is_(False),
-                                                Case.employee_id.in_([p.id for p in existing.values()]))).all()) \
-        if existing else {}
+        select(Case.employee_id, Case.id).where(Case.closed.is_(False))).all())
     education = [e.id for e in policy.education]
     seen: dict[str, int] = {}
     out = []
@@ -440,7 +448,8 @@ def check_people(table: Table, policy: Policy, unit_codes: set[str], problems: l
         values: dict[str, Any] = {"name": chk.text(row, "name", max_len=directory.NAME_MAX)}
         unit_code = chk.text(row, "unit_code")
         if unit_code and unit_code not in unit_codes:
-            chk.bad("unit_code", f"unknown unit '{unit_code}' (neither in the units file nor in the database)")
+            chk.bad("unit_code",
+                    f"unknown unit '{unit_code}' (neither in the units file nor in the database)")
         values["unit_code"] = unit_code
 
         grade = person.grade if person and "grade" not in cols else None
@@ -458,10 +467,11 @@ def check_people(table: Table, policy: Policy, unit_codes: set[str], problems: l
             chk.bad("grade_since", "is given but grade is empty")
         values["grade_since"] = since
         if person and grade != person.grade and person.id in open_case:
-            chk.bad("grade", f"{username} has an open case (#{open_case[person.id]}); the grade changes when it "
-                             f"ends, not by import")
+            chk.bad("grade", f"{username} has an open case (#{open_case[person.id]}); the grade changes "
+                             f"when it ends, not by import")
 
-        values["hired_on"] = person.hired_on if person and "hired_on" not in cols else chk.date(row, "hired_on")
+        values["hired_on"] = (person.hired_on if person and "hired_on" not in cols
+                              else chk.date(row, "hired_on"))
         if "education" in cols:
             edu = row.get("education") or None
             if edu is not None and edu not in education:
@@ -474,7 +484,8 @@ def check_people(table: Table, policy: Policy, unit_codes: set[str], problems: l
             if status == "dismissed":
                 chk.bad("status", "'dismissed' is set by a dismissal case, not by an import")
             elif status not in directory.EDITABLE_STATUSES:
-                chk.bad("status", f"unknown status '{status}' (one of: {', '.join(directory.EDITABLE_STATUSES)})")
+                known = ", ".join(directory.EDITABLE_STATUSES)
+                chk.bad("status", f"unknown status '{status}' (one of: {known})")
             values["status"] = status
         else:
             values["status"] = person.status if person else "active"
@@ -537,7 +548,8 @@ def check_scores(table: Table, policy: Policy, problems: list[Problem]) -> list[
             try:
                 period, gran, start, end = parse_period(text)
             except ValueError as exc:
-                chk.bad("period", f"{exc} (in Excel, format the column as text)" if _DATE.match(text) else str(exc))
+                hint = " (in Excel, format the column as text)" if _DATE.match(text) else ""
+                chk.bad("period", f"{exc}{hint}")
         kind = chk.text(row, "kind")
         spec = policy.score_kinds.get(kind)
         if kind and spec is None:
@@ -565,7 +577,8 @@ def check_scores(table: Table, policy: Policy, problems: list[Problem]) -> list[
         key = (username, kind, period or text)
         if username and kind and text:
             if key in seen:
-                chk.bad("period", f"{username} already has a {kind} score for {period or text} on line {seen[key]}")
+                chk.bad("period",
+                        f"{username} already has a {kind} score for {period or text} on line {seen[key]}")
             else:
                 seen[key] = line
         if not chk.failed:
@@ -584,7 +597,8 @@ def import_org(units: Source | None = None, people: Source | None = None, *, pol
     pol = policy if policy is not None else engine.active_policy()[1]
     problems: list[Problem] = []
     unit_table = read_table(units, UNIT_COLUMNS, (), problems) if units is not None else None
-    people_table = read_table(people, PEOPLE_REQUIRED, PEOPLE_OPTIONAL, problems) if people is not None else None
+    people_table = (read_table(people, PEOPLE_REQUIRED, PEOPLE_OPTIONAL, problems)
+                    if people is not None else None)
     unit_rows = check_units(unit_table, pol, problems) if unit_table else []
     known_units = set(db.session.scalars(select(OrgUnit.code)))
     if unit_table:

@@ -1,4 +1,5 @@
-"""The command line: init-db through the migrations, imports, set-password, tick, audit-verify, policy-check."""
+"""The command line: init-db through the migrations, the imports, set-password, demo, tick, audit-verify
+and policy-check."""
 import datetime as dt
 import logging
 from pathlib import Path
@@ -178,7 +179,8 @@ class TestImports:
 class TestSetPassword:
     @pytest.fixture
     def emp(self, app, tmp_path):
-        assert run(app, "import-org", write(tmp_path, "u.csv", UNITS), write(tmp_path, "p.csv", PEOPLE)).exit_code == 0
+        result = run(app, "import-org", write(tmp_path, "u.csv", UNITS), write(tmp_path, "p.csv", PEOPLE))
+        assert result.exit_code == 0, result.output
         return person("emp")
 
     def test_from_stdin(self, app, emp):
@@ -205,8 +207,8 @@ class TestSetPassword:
 @pytest.fixture
 def approved(bank, tmp_path):
     """A promotion approved under a policy that makes it effective on the first of next month (2026-04-01)."""
-    engine.activate_policy(policy_mod.load_file(str(variant_file(tmp_path, **{"effective.when": "first_of_next_month"}))),
-                           "variant")
+    path = variant_file(tmp_path, **{"effective.when": "first_of_next_month"})
+    engine.activate_policy(policy_mod.load_file(str(path)), "variant")
     db.session.commit()
     p = person
     case = engine.create_promotion(p("emp"), p("emp"), "senior", "申请")
@@ -248,8 +250,8 @@ class TestTick:
         assert "1 done, 1 skipped, 0 failed" in result.stdout
 
     def test_an_overdue_step_is_escalated_once(self, app, bank, tmp_path, monkeypatch):
-        pol = policy_mod.load_file(str(variant_file(tmp_path, **{"steps.qualification_review.escalate_after_days": 2})))
-        engine.activate_policy(pol, "escalating")
+        path = variant_file(tmp_path, **{"steps.qualification_review.escalate_after_days": 2})
+        engine.activate_policy(policy_mod.load_file(str(path)), "escalating")
         case = engine.create_promotion(person("emp"), person("emp"), "senior", "申请")
         db.session.commit()
         # Two machines listed the same overdue case; the second must not send it up a second time.
@@ -288,7 +290,8 @@ class TestPolicyCheck:
 
     @pytest.mark.parametrize("changes, where", [
         ({"steps.hr_approval.role": "chairman"}, "steps.hr_approval.role: unknown role 'chairman'"),
-        ({"authority.senior.panel_scoring": "city"}, "authority.senior.panel_scoring: unknown org level 'city'"),
+        ({"authority.senior.panel_scoring": "city"},
+         "authority.senior.panel_scoring: unknown org level 'city'"),
         ({"eligibility": [{"rule": "months_at_grade"}]}, "eligibility[0].min: is required"),
     ])
     def test_a_bad_policy_names_file_key_and_problem(self, app, tmp_path, changes, where):

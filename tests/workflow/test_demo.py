@@ -66,20 +66,22 @@ def test_org_people_and_roles(loaded):
 def test_scores_are_for_the_last_two_years(loaded):
     periods = set(db.session.scalars(select(Score.period).where(Score.kind == "performance")))
     assert f"{TODAY.year - 1}-12" in periods and f"{TODAY.year - 2}-01" in periods
-    assert {s.granularity for s in db.session.scalars(select(Score).where(Score.kind == "skill_test"))} == {"year"}
+    skill_tests = db.session.scalars(select(Score).where(Score.kind == "skill_test"))
+    assert {s.granularity for s in skill_tests} == {"year"}
 
 
 def test_cases_in_every_state(loaded):
     states = set(db.session.scalars(select(Case.state)))
-    assert states == {"qualification_review", "returned", "panel_scoring", "hr_approval", "effective", "rejected",
-                      "withdrawn"}
+    assert states == {"qualification_review", "returned", "panel_scoring", "hr_approval", "effective",
+                      "rejected", "withdrawn"}
     panel = case_of("xiayu")
     assert panel.state == "panel_scoring" and 0 < len([s for s in panel.scores if s.component == "panel"]) < 3
     exceptional = case_of("qianlei")
     assert exceptional.exceptional and exceptional.routing_reason == "exceptional"
     assert exceptional.step_unit.code == "BJ" and exceptional.filed_by.username == "yuanjie"
     vacancy = case_of("pengbo")
-    assert (vacancy.routing_reason, vacancy.step_unit.code, vacancy.routing_from_unit.code) == ("vacancy", "TJ", "TJ2")
+    assert (vacancy.routing_reason, vacancy.step_unit.code, vacancy.routing_from_unit.code) == \
+        ("vacancy", "TJ", "TJ2")
     assert engine.is_overdue(case_of("wangfang"), TODAY)
     shilei = db.session.scalar(select(Person).where(Person.username == "shilei"))
     assert shilei.grade == "manager-2"

@@ -14,7 +14,8 @@ def unit(code):
 
 
 def events_of(person):
-    return db.session.scalars(select(Event).where(Event.chain == f"person:{person.id}").order_by(Event.seq)).all()
+    return db.session.scalars(select(Event).where(Event.chain == f"person:{person.id}")
+                              .order_by(Event.seq)).all()
 
 
 @pytest.fixture
@@ -89,7 +90,8 @@ def staff(tree):
 class TestPeople:
     def test_create_and_update(self, staff):
         emp = staff["emp"]
-        assert (emp.grade, emp.unit.code, emp.status, emp.password_hash) == ("manager-2", "T1", "active", None)
+        assert (emp.grade, emp.unit.code, emp.status, emp.password_hash) == \
+            ("manager-2", "T1", "active", None)
         same, created = directory.upsert_person("emp", name="张三丰", unit_code="T2", grade="manager-2",
                                                 grade_since=dt.date(2024, 5, 1), education="master",
                                                 status="probation")
