@@ -460,9 +460,12 @@ def check_people(table: Table, policy: Policy, unit_codes: set[str],
             except ValueError as exc:
                 chk.bad("grade", str(exc))
         values["grade"] = grade
-        since = person.grade_since if person and "grade_since" not in cols else chk.date(row, "grade_since")
-        if grade and since is None and not row.get("grade_since"):
-            chk.bad("grade_since", "is empty; a person with a grade needs the date they reached it")
+        if "grade_since" in cols or person is None:
+            since = chk.date(row, "grade_since")
+            if grade and since is None and not row.get("grade_since"):
+                chk.bad("grade_since", "is empty; a person with a grade needs the date they reached it")
+        else:   # no such column: the date stays, or a new grade starts today
+            since = person.grade_since if grade == person.grade else (clock.today() if grade else None)
         if not grade and row.get("grade_since") and "grade" in cols and not row.get("grade"):
             chk.bad("grade_since", "is given but grade is empty")
         values["grade_since"] = since

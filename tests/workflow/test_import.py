@@ -184,6 +184,12 @@ class TestReimport:
         db.session.commit()
         assert snapshot() == before
 
+    def test_without_a_grade_since_column_a_new_grade_starts_today(self, loaded, tmp_path):
+        importing.import_org(people=write(tmp_path, "p.csv", "username,name,unit_code,grade\n"
+                                                             "emp,张三,T1,manager-3\nnew,李四,T1,assistant\n"))
+        assert (person("emp").grade, person("emp").grade_since) == ("manager-3", dt.date(2026, 3, 2))
+        assert person("new").grade_since == dt.date(2025, 12, 1)
+
     def test_scores_are_updated_in_place(self, loaded, tmp_path):
         result = importing.import_scores(write(tmp_path, "s.csv",
                                                "username,period,kind,value\nemp,2025-07,performance,70\n"))
