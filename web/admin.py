@@ -107,7 +107,8 @@ def reset_password(username: str):
         form.password.errors = [exc.message]
         return _render_person(person, password_form=form, status=exc.status)
     db.session.commit()
-    flash(_("The password of %(name)s has been set; their other sessions have ended.", name=person.name), "success")
+    flash(_("The password of %(name)s has been set; their other sessions have ended.", name=person.name),
+          "success")
     return redirect(url_for("admin.person", username=person.username))
 
 

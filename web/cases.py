@@ -123,7 +123,8 @@ def apply():
     if not people:
         flash(_("You hold no grade of the ladder, so there is nothing to apply for."), "warning")
         return redirect(url_for("cases.home"))
-    wanted = request.values.get("employee") or (current_user.username if current_user.level else people[0].username)
+    default = current_user if current_user.level is not None else people[0]
+    wanted = request.values.get("employee") or default.username
     employee = next((p for p in people if p.username == wanted), None)
     if employee is None:
         abort(403)
@@ -230,8 +231,8 @@ def render_detail(case: Case, posted: dict | None = None, alert: str | None = No
         "cases/detail.html", case=case, pol=pol, actions=actions, forms=_forms_for(case, actions, posted),
         scores=serialize.scores_json(case, viewer), hide_scores=not authority.score_values_visible(viewer, case),
         composite_visible=authority.composite_visible(viewer, case), routing_note=serialize.routing_sentence(case),
-        overdue=engine.is_overdue(case), names=names, secondary=SECONDARY, alert=alert, supervisors=case.assignee_people("supervisor"),
-        assignments=case.assignments), status
+        overdue=engine.is_overdue(case), names=names, secondary=SECONDARY, alert=alert,
+        supervisors=case.assignee_people("supervisor"), assignments=case.assignments), status
 
 
 @bp.route("/cases/<int:case_id>")
@@ -254,10 +255,10 @@ def act(case_id: int, action: str):
     if action not in rb.actors:
         abort(404)
     if not rb.can_fire(case.state, action):
-        return render_detail(case, alert=_("The case has changed since you loaded it: it is now “%(state)s”, "
-                                           "so “%(action)s” is no longer possible. The page shows it as it is now.",
-                                           state=label(STATES, case.state), action=_action_word(action)),
-                             status=409)
+        alert = _("The case has changed since you loaded it: it is now “%(state)s”, so “%(action)s” is no "
+                  "longer possible. The page shows it as it is now.",
+                  state=label(STATES, case.state), action=_action_word(action))
+        return render_detail(case, alert=alert, status=409)
     allowed = authority.can(current_user, case, action, rb)
     if not allowed:
         abort(403, allowed.reason)
@@ -272,9 +273,9 @@ def act(case_id: int, action: str):
         decide(case.id, action, current_user, form.engine_data(), version)
     except Conflict:
         case = load_visible_case(case_id, current_user)
-        return render_detail(case, alert=_("The case has changed since you loaded it (another decision came "
-                                           "first). The page now shows it as it is; check it and decide again."),
-                             status=409)
+        alert = _("The case has changed since you loaded it (another decision came first). The page now "
+                  "shows it as it is; check it and decide again.")
+        return render_detail(case, alert=alert, status=409)
     except (Forbidden, NotFound) as exc:
         abort(exc.status, exc.message)
     except (Refused, WorkflowError) as exc:

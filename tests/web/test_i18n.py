@@ -53,7 +53,8 @@ def english_fragments() -> dict[str, str]:
 class VisibleText(HTMLParser):
     """The text a user reads (text nodes and the labels in attributes), less what is marked
     translate="no" (names, codes, user input) and scripts and styles."""
-    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+            "wbr"}
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
@@ -136,7 +137,8 @@ def collect_pages(client_for, anonymous) -> dict[str, str]:
     grab("login required", anonymous.get("/inbox", follow_redirects=True))
     grab("home empty", emp.get("/"))
     grab("apply", emp.get("/cases/new"))
-    grab("apply preview", emp.post("/cases/new", data={"employee": "emp", "target_grade": "senior-1", "preview": "1"}))
+    grab("apply preview", emp.post("/cases/new", data={"employee": "emp", "target_grade": "senior-1",
+                                                        "preview": "1"}))
     grab("apply skip refused", emp.post("/cases/new", data={"employee": "emp", "target_grade": "principal-1",
                                                              "submit": "1"}), 422)
     grab("apply not eligible", client_for("weak").post(
@@ -146,42 +148,44 @@ def collect_pages(client_for, anonymous) -> dict[str, str]:
                                         "submit": "1"}, follow_redirects=True)
     grab("case filed", resp)
     cid = int(re.search(r'href="/cases/(\d+)"', resp.get_data(as_text=True)).group(1))
-    version = lambda c: re.search(r'data-version="(\d+)"', c.get(f"/cases/{cid}").get_data(as_text=True)).group(1)  # noqa: E731
+
+    def act(client, action, case=None, follow=False, **fields):
+        """Post an action's form with the version the case page shows."""
+        case = case or cid
+        html = client.get(f"/cases/{case}").get_data(as_text=True)
+        data = {f"{action}-version": re.search(r'data-version="(\d+)"', html).group(1)}
+        data.update({f"{action}-{k}": v for k, v in fields.items()})
+        return client.post(f"/cases/{case}/{action}", data=data, follow_redirects=follow)
 
     grab("home with a case", emp.get("/"))
     grab("inbox", appr.get("/inbox"))
     grab("review", appr.get(f"/cases/{cid}"))
-    grab("return without reason", appr.post(f"/cases/{cid}/return", data={"return-version": version(appr)}), 400)
+    grab("return without reason", act(appr, "return"), 400)
     grab("stale", appr.post(f"/cases/{cid}/qualify", data={"qualify-version": "0"}), 409)
-    grab("forbidden", emp.post(f"/cases/{cid}/qualify", data={"qualify-version": version(emp)}), 403)
-    grab("returned", appr.post(f"/cases/{cid}/return", data={"return-version": version(appr),
-                                                                  "return-comment": "请补充"}, follow_redirects=True))
+    grab("forbidden", act(emp, "qualify"), 403)
+    grab("returned", act(appr, "return", follow=True, comment="请补充"))
     grab("returned, applicant", emp.get(f"/cases/{cid}"))
-    emp.post(f"/cases/{cid}/resubmit", data={"resubmit-version": version(emp), "resubmit-statement": "已补充"})
-    appr.post(f"/cases/{cid}/qualify", data={"qualify-version": version(appr)})
+    act(emp, "resubmit", statement="已补充")
+    act(appr, "qualify")
     grab("panel forming", hr.get(f"/cases/{cid}"))
-    grab("panel refused", hr.post(f"/cases/{cid}/assign_panel", data={"assign_panel-version": version(hr),
-                                                                      "assign_panel-members": ["panel1"]}), 422)
-    hr.post(f"/cases/{cid}/assign_panel", data={"assign_panel-version": version(hr),
-                                                "assign_panel-members": ["panel1", "panel2", "panel3"]})
+    grab("panel refused", act(hr, "assign_panel", members=["panel1"]), 422)
+    act(hr, "assign_panel", members=["panel1", "panel2", "panel3"])
     grab("panel member", client_for("panel1").get(f"/cases/{cid}"))
     for member in ("panel1", "panel2", "panel3"):
-        client_for(member).post(f"/cases/{cid}/score", data={"score-version": "1", "score-score": "85"})
+        act(client_for(member), "score", score="85")
     grab("supervisor", sup.get(f"/cases/{cid}"))
-    grab("bad score", sup.post(f"/cases/{cid}/supervisor_score", data={"supervisor_score-version": "1",
-                                                                      "supervisor_score-score": "abc"}), 400)
-    sup.post(f"/cases/{cid}/supervisor_score", data={"supervisor_score-version": "1", "supervisor_score-score": "90"})
+    grab("bad score", act(sup, "supervisor_score", score="abc"), 400)
+    act(sup, "supervisor_score", score="90")
     grab("hr approval", hr.get(f"/cases/{cid}"))
     grab("applicant before decision", emp.get(f"/cases/{cid}"))
-    grab("approved", hr.post(f"/cases/{cid}/approve", data={"approve-version": version(hr)}, follow_redirects=True))
+    grab("approved", act(hr, "approve", follow=True))
     grab("effective, applicant", emp.get(f"/cases/{cid}"))
 
     other = client_for("emp2")
     resp = other.post("/cases/new", data={"employee": "emp2", "target_grade": "manager-2", "submit": "1"},
                       follow_redirects=True)
     cid2 = int(re.search(r'href="/cases/(\d+)"', resp.get_data(as_text=True)).group(1))
-    client_for("appr_t1").post(f"/cases/{cid2}/declare_conflict",
-                               data={"declare_conflict-version": "1", "declare_conflict-comment": "亲属"})
+    act(client_for("appr_t1"), "declare_conflict", case=cid2, comment="亲属")
     grab("rerouted", client_for("appr_b1").get(f"/cases/{cid2}"))
     grab("case list", hr.get("/cases/"))
     grab("case list filtered", hr.get("/cases/?state=effective&level=senior&unit=B1"))
@@ -195,8 +199,8 @@ def collect_pages(client_for, anonymous) -> dict[str, str]:
     grab("people", admin.get("/admin/people?q=a"))
     grab("person", admin.get("/admin/people/emp"))
     grab("password refused", admin.post("/admin/people/emp/password", data={"password": "short"}), 400)
-    grab("roles saved", admin.post("/admin/people/panel5/roles", data={"keep": ["panel@R1"], "add_role": "panel",
-                                                                      "add_unit": "B2"}, follow_redirects=True))
+    roles = {"keep": ["panel@R1"], "add_role": "panel", "add_unit": "B2"}
+    grab("roles saved", admin.post("/admin/people/panel5/roles", data=roles, follow_redirects=True))
     grab("policy", admin.get("/admin/policy"))
     grab("403", hr.get("/admin/"), 403)
     grab("404", hr.get("/cases/999"), 404)

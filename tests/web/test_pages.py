@@ -1,4 +1,4 @@
-"""The server-rendered pages, driven like a browser: forms in, HTML out (in English; see test_i18n for zh-CN)."""
+"""The server-rendered pages, driven like a browser: forms in, HTML out (in English; zh-CN: test_i18n)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -110,7 +110,8 @@ def test_hr_files_for_an_employee_of_its_subtree_only(bank, page):
     case = db.session.get(Case, cid)
     assert case.employee.username == "emp" and case.filed_by.username == "hr_b1"
     assert hr.get("/cases/new?employee=far").status_code == 403
-    assert hr.post("/cases/new", data={"employee": "far", "target_grade": "manager-2", "submit": "1"}).status_code == 403
+    resp = hr.post("/cases/new", data={"employee": "far", "target_grade": "manager-2", "submit": "1"})
+    assert resp.status_code == 403
 
 
 # --- the whole promotion -------------------------------------------------------------------------------
