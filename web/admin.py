@@ -10,9 +10,10 @@ from workflow import authority, directory, engine
 from workflow.errors import WorkflowError
 from workflow.models import db, Case, Event, GradeHistory, OrgUnit, Person, RoleAssignment
 from workflow.models.org import ROLES
+from workflow.models.people import STATUSES
 
 from .forms import PasswordResetForm, PeopleSearchForm, RolesForm
-from .views import ROLES as ROLE_LABELS, label, unit_label
+from .views import ROLES as ROLE_LABELS, STATUSES as STATUS_LABELS, label, unit_label
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PER_PAGE = 50
@@ -51,6 +52,8 @@ def org():
 @bp.route("/people")
 def people():
     form = PeopleSearchForm(formdata=request.args)
+    form.status.choices = [("", _("Any status"))] + [(s, label(STATUS_LABELS, s)) for s in STATUSES]
+    form.role.choices = [("", _("Any role"))] + [(r, label(ROLE_LABELS, r)) for r in ROLES]
     q = (select(Person).join(OrgUnit, Person.unit_id == OrgUnit.id).where(_in_scope())
          .order_by(OrgUnit.path, Person.username))
     term = (form.q.data or "").strip()
@@ -58,8 +61,13 @@ def people():
         like = f"%{term}%"
         q = q.where(or_(Person.username.ilike(like), Person.name.ilike(like), OrgUnit.code.ilike(like),
                         OrgUnit.name.ilike(like), Person.level.ilike(like)))
+    if form.status.data:
+        q = q.where(Person.status == form.status.data)
+    if form.role.data:
+        q = q.where(Person.id.in_(select(RoleAssignment.person_id).where(RoleAssignment.role == form.role.data)))
     page = db.paginate(q, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
-    return render_template("admin/people.html", form=form, page=page, term=term)
+    return render_template("admin/people.html", form=form, page=page, term=term,
+                           filters={"q": term, "status": form.status.data or "", "role": form.role.data or ""})
 
 
 def _person_or_404(username: str) -> Person:

@@ -126,4 +126,6 @@ class PeopleSearchForm(FlaskForm):
         csrf = False
 
     q = StringField(_l("Search"), validators=[Optional()])
+    status = SelectField(_l("Status"), validators=[Optional()], validate_choice=False)
+    role = SelectField(_l("Role"), validators=[Optional()], validate_choice=False)
     submit = SubmitField(_l("Search"))

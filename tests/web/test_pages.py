@@ -274,6 +274,9 @@ def test_admin_pages(bank, page):
     assert 'data-unit="T4"' in org and "杭州一团队" in org and "Approver" in org
     people = text(admin.get("/admin/people?q=panel"))
     assert "panel1" in people and "appr_b1" not in people
+    people = text(admin.get("/admin/people?role=supervisor&status=active"))
+    assert "sup_t1" in people and "sup_b1" in people and "panel1" not in people
+    assert "emp2" in text(admin.get("/admin/people?q=manager"))
     person = text(admin.get("/admin/people/emp"))
     assert "Account Manager, tier 3" in person and 'id="password-form"' in person
     policy = text(admin.get("/admin/policy"))
