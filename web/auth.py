@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -106,5 +107,8 @@ def logout():
 def set_language(code: str):
     if code in LANGUAGES:
         session["lang"] = code
-    target = request.referrer or url_for("cases.home")
+    # Back to the page the switch was clicked on, never to another site.
+    ref = request.referrer or ""
+    same_site = urlsplit(ref).netloc in ("", request.host) and not ref.startswith("//")
+    target = ref if ref and same_site else url_for("cases.home")
     return redirect(target)

@@ -32,6 +32,7 @@ class Config:
     BABEL_DEFAULT_LOCALE = "zh_CN"
     BABEL_TRANSLATION_DIRECTORIES = str(Path(__file__).resolve().parent / "translations")
     LANGUAGES = ("zh_CN", "en")
+    BABEL_DEFAULT_TIMEZONE = os.environ.get("GRADEFLOW_TIMEZONE", "Asia/Shanghai")
     BOOTSTRAP_SERVE_LOCAL = True          # intranets: no CDN
     BOOTSTRAP_BOOTSWATCH_THEME = None
     SESSION_COOKIE_HTTPONLY = True

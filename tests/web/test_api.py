@@ -308,3 +308,10 @@ def test_hr_inbox_stops_asking_once_the_panel_is_formed(bank, api):
     assert api("hr_b1").get("/inbox").get_json()["total"] == 0
     assert [c["id"] for c in api("panel2").get("/inbox").get_json()["items"]] == [cid]
     assert [c["id"] for c in api("sup_t1").get("/inbox").get_json()["items"]] == [cid]
+
+
+def test_language_switch_never_redirects_to_another_site(client):
+    resp = client.get("/lang/en", headers={"Referer": "https://evil.example/phish"})
+    assert resp.status_code == 302 and "evil" not in resp.location
+    resp = client.get("/lang/en", headers={"Referer": "http://localhost/inbox"})
+    assert resp.location.endswith("/inbox")
