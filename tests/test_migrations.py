@@ -5,7 +5,6 @@ that the `test` database the other tests share is never touched.
 """
 from __future__ import annotations
 
-import logging
 import os
 
 import flask_migrate
@@ -23,23 +22,6 @@ from workflow.models import db
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
 # migrations/env.py still asks Flask-SQLAlchemy for get_engine(), which warns since 3.0.
-pytestmark = pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")
-
-
-@pytest.fixture
-def keep_logging():
-    """migrations/env.py runs logging.config.fileConfig, which disables the loggers that exist and
-    replaces the root handlers; put both back so later tests still see their log records."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    loggers = {name: lg.disabled for name, lg in logging.root.manager.loggerDict.items()
-               if isinstance(lg, logging.Logger)}
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, lg in logging.root.manager.loggerDict.items():
-        if isinstance(lg, logging.Logger):
-            lg.disabled = loggers.get(name, False)
 
 
 @pytest.fixture
@@ -102,9 +84,9 @@ def _round_trip(url: str) -> None:
             clock.fix_today(None)
 
 
-def test_migrations_match_models_on_sqlite(sqlite_url, keep_logging):
+def test_migrations_match_models_on_sqlite(sqlite_url):
     _round_trip(sqlite_url)
 
 
-def test_migrations_match_models_on_postgresql(postgres_url, keep_logging):
+def test_migrations_match_models_on_postgresql(postgres_url):
     _round_trip(postgres_url)

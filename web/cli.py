@@ -200,7 +200,7 @@ def tick(today: dt.date | None) -> None:
             case = db.session.scalar(select(Case).where(Case.id == case_id).with_for_update()
                                      .execution_options(populate_existing=True))
             # Under the lock, ask again: another tick may have acted on the case since the list was made.
-            if case is None or (case_id, action) not in engine.due_for_tick(today):
+            if case is None or not engine.is_due(case, action, today):
                 db.session.rollback()
                 skipped += 1
                 click.echo(f"case {case_id}: {action} skipped, already handled")

@@ -86,7 +86,8 @@ class Report:
         self.problems.append(f"{chain} #{seq}: {why}")
 
 
-def _check_chain(report: Report, chain: str, events: list[Event], head_mac: str | None, length: int) -> None:
+def _check_chain(report: Report, chain: str, events: list[Event], head_mac: str | None, length: int,
+                 state: str | None = None) -> None:
     prev = None
     for expected_seq, ev in enumerate(events, start=1):
         report.events += 1
@@ -99,15 +100,19 @@ def _check_chain(report: Report, chain: str, events: list[Event], head_mac: str 
         prev = ev.mac
     if len(events) != length or prev != head_mac:
         report.bad(None, chain, length, "the chain's last events were removed or replaced")
+    elif state is not None and events and events[-1].to_state != state:
+        # The case row's state must be the one its last (authenticated) event moved it to.
+        report.bad(events[-1].id, chain, length, f"the case's state '{state}' is not where its last event "
+                                                 f"left it ('{events[-1].to_state}')")
 
 
 def verify(batch: int = 500, progress=None) -> Report:
     """Check every chain. `progress(done, total)` is called after each batch of heads."""
     report = Report()
     heads: list[tuple[str, Any]] = [("case", c) for c in db.session.execute(
-        select(Case.id, Case.head_mac, Case.version).order_by(Case.id))]
+        select(Case.id, Case.head_mac, Case.version, Case.state).order_by(Case.id))]
     heads += [("person", p) for p in db.session.execute(
-        select(Person.id, Person.audit_head, Person.audit_version).where(Person.audit_version > 0)
+        select(Person.id, Person.audit_head, Person.audit_version, None).where(Person.audit_version > 0)
         .order_by(Person.id))]
     known = {f"{kind}:{row[0]}" for kind, row in heads}
     for start in range(0, len(heads), batch):
@@ -118,7 +123,7 @@ def verify(batch: int = 500, progress=None) -> Report:
             by_chain[ev.chain].append(ev)
         for (kind, row), chain in zip(part, chains):
             report.chains += 1
-            _check_chain(report, chain, by_chain[chain], row[1], row[2] if row[1] else 0)
+            _check_chain(report, chain, by_chain[chain], row[1], row[2] if row[1] else 0, row[3])
         if progress:
             progress(min(start + batch, len(heads)), len(heads))
     orphans = db.session.scalar(select(db.func.count()).select_from(Event).where(Event.chain.not_in(known))) \

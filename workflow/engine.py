@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, authority, clock, policy as policy_mod, routing, rules
@@ -277,13 +277,23 @@ def _assign(case: Case, people, duty: str, role: str, unit) -> None:
 def due_for_tick(today: dt.date) -> list[tuple[int, str]]:
     """(case id, action) pairs that time has brought: promotions whose effective date has come, and steps
     overdue past the policy's escalation limit."""
-    due = [(cid, "make_effective") for cid in db.session.scalars(
-        select(Case.id).where(Case.kind == "promotion", Case.state == "approved", Case.effective_on <= today))]
-    overdue = db.session.scalars(select(Case).where(Case.closed.is_(False), Case.deadline < today)
-                                 .order_by(Case.id))
-    due += [(c.id, "escalate") for c in overdue
-            if rulebook(c.kind).can_fire(c.state, "escalate") and rules.escalation_due(c, policy_for(c), today)]
-    return due
+    candidates = db.session.scalars(select(Case).where(Case.closed.is_(False), or_(
+        Case.effective_on <= today, Case.deadline < today)).order_by(Case.id))
+    return [(c.id, action) for c in candidates for action in TIMED_ACTIONS if is_due(c, action, today)]
+
+
+TIMED_ACTIONS = ("make_effective", "escalate")
+
+
+def is_due(case: Case, action: str, today: dt.date) -> bool:
+    """Has time brought `action` on this case? (`tick` asks again under the row lock.)"""
+    if case.closed or not rulebook(case.kind).can_fire(case.state, action):
+        return False
+    if action == "make_effective":
+        return case.effective_on is not None and case.effective_on <= today
+    if action == "escalate":
+        return rules.escalation_due(case, policy_for(case), today)
+    return False
 
 
 def is_overdue(case: Case, today: dt.date | None = None) -> bool:

@@ -315,3 +315,11 @@ def test_language_switch_never_redirects_to_another_site(client):
     assert resp.status_code == 302 and "evil" not in resp.location
     resp = client.get("/lang/en", headers={"Referer": "http://localhost/inbox"})
     assert resp.location.endswith("/inbox")
+
+
+def test_a_case_state_edited_in_the_database_is_caught(bank, api):
+    cid = file(api)["id"]
+    db.session.execute(text("UPDATE cases SET state = 'hr_approval' WHERE id = :c"), {"c": cid})
+    db.session.commit()
+    res = api("admin").get("/audit/verify").get_json()
+    assert res["ok"] is False and "state" in res["first_bad"]["reason"]

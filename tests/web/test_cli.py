@@ -1,7 +1,6 @@
 """The command line: init-db through the migrations, the imports, set-password, demo, tick, audit-verify
 and policy-check."""
 import datetime as dt
-import logging
 from pathlib import Path
 
 import pytest
@@ -47,22 +46,7 @@ def person(username):
 
 
 @pytest.fixture
-def keep_logging():
-    """Alembic's env.py configures logging from alembic.ini; put the test run's logging back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    disabled = {name: lg.disabled for name, lg in logging.Logger.manager.loggerDict.items()
-                if isinstance(lg, logging.Logger)}
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, lg in logging.Logger.manager.loggerDict.items():
-        if isinstance(lg, logging.Logger):
-            lg.disabled = disabled.get(name, False)
-
-
-@pytest.fixture
-def fresh(tmp_path, keep_logging):
+def fresh(tmp_path):
     """An app on a new, empty SQLite file: no tables until init-db."""
     app = create_app({**{k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()},
                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'fresh.db'}",
@@ -85,11 +69,6 @@ def assert_clean_failure(result):
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
-# migrations/env.py still asks Flask-SQLAlchemy for get_engine(), which warns since 3.0.
-migrations_warn = pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")
-
-
-@migrations_warn
 class TestInitDb:
     def test_fresh_database_through_the_migrations(self, fresh, tmp_path):
         result = run(fresh, "init-db")
