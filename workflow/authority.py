@@ -44,8 +44,12 @@ def can(actor: Person | None, case: Case, action: str, rb: Rulebook) -> Decision
         if any(a.person_id == actor.id for a in case.assignments):
             return Decision(True)
         return Decision(False, "only a current assignee may declare a conflict on this step")
-    if case.has_duty(actor, duty):
-        return Decision(True)
+    mine = [a for a in case.assignments if a.person_id == actor.id and a.duty == duty]
+    if mine:
+        if any(holds_assignment(actor, a) for a in mine):
+            return Decision(True)
+        return Decision(False, f"you no longer hold {mine[0].role}"
+                               f"{'@' + mine[0].unit.code if mine[0].unit else ''}; the step is being rerouted")
     if duty == "panel" and any(s.scorer_id == actor.id and s.component == "panel" for s in case.scores):
         return Decision(False, "you have already scored this case")
     names = ", ".join(p.username for p in case.assignee_people(duty)) or "nobody"
@@ -56,6 +60,16 @@ def require(actor: Person | None, case: Case, action: str, rb: Rulebook) -> None
     decision = can(actor, case, action, rb)
     if not decision:
         raise Forbidden(decision.reason, action=action)
+
+
+def holds_assignment(person: Person, a: CaseAssignee) -> bool:
+    """Does the person still hold the role the assignment was made for? (Roles change; assignees are
+    stored when a step starts.)"""
+    if a.duty == "applicant":
+        return True
+    if a.duty == "panel":
+        return any(ra.role == "panel" and ra.unit.contains(a.case.step_unit) for ra in person.roles)
+    return any(ra.role == a.role and ra.unit_id == a.unit_id for ra in person.roles)
 
 
 def capacity(actor: Person | None, case: Case, action: str, rb: Rulebook) -> tuple[str | None, str | None]:

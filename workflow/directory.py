@@ -290,6 +290,7 @@ def set_roles(person: Person, roles: Iterable[str | tuple[str, OrgUnit]], *, act
     audit.append(person, action="roles_change", actor=actor, role=_role(actor, person), unit=person.unit.code,
                  data={"from": before, "to": after, "source": source})
     db.session.flush()
+    engine.refresh_assignments(person)
     return True
 
 

@@ -135,6 +135,18 @@ def escalate(event) -> None:
     ctx.reroute = True
 
 
+def reroute(event) -> None:
+    """Roles changed: drop panel members who no longer hold `panel` and have not scored; route afresh."""
+    from .authority import holds_assignment
+    ctx = ctx_of(event)
+    case = ctx.case
+    gone = {a.person_id for a in case.assignments if a.duty == "panel" and not holds_assignment(a.person, a)}
+    for m in list(case.panel):
+        if m.person_id in gone:
+            case.panel.remove(m)
+    ctx.reroute = True
+
+
 # --- outcomes ----------------------------------------------------------------------------------------
 
 def schedule_effective(event) -> None:

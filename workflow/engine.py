@@ -272,6 +272,24 @@ def _assign(case: Case, people, duty: str, role: str, unit) -> None:
         case.assignments.append(CaseAssignee(person=p, duty=duty, role=role, unit=unit))
 
 
+# --- people changing ---------------------------------------------------------------------------------
+
+def refresh_assignments(person: Person, today: dt.date | None = None) -> list[Case]:
+    """After the person's roles changed: every open case waiting on them in a role they no longer hold is
+    routed afresh by the system (a `reroute` event says why)."""
+    cases = db.session.scalars(select(Case).join(CaseAssignee, CaseAssignee.case_id == Case.id).where(
+        CaseAssignee.person_id == person.id, Case.closed.is_(False)).distinct().order_by(Case.id)).all()
+    moved = []
+    for case in cases:
+        lost = sorted({f"{a.role}@{a.unit.code}" if a.unit else a.role for a in case.assignments
+                       if a.person_id == person.id and not authority.holds_assignment(person, a)})
+        if lost and rulebook(case.kind).can_fire(case.state, "reroute"):
+            fire(case, "reroute", None, {"comment": f"{person.username} no longer holds {', '.join(lost)}"},
+                 today=today)
+            moved.append(case)
+    return moved
+
+
 # --- time --------------------------------------------------------------------------------------------
 
 def due_for_tick(today: dt.date) -> list[tuple[int, str]]:

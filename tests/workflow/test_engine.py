@@ -120,7 +120,8 @@ def test_transition_table(bank, walk, state, action, actor, data, expected):
 
 def test_table_covers_every_action_of_the_rulebook():
     actions = {row[1] for row in TABLE}
-    assert set(rulebook("promotion").actors) - {"make_effective", "declare_conflict", "escalate"} <= actions
+    people_actions = {a for a, duty in rulebook("promotion").actors.items() if duty != "system"}
+    assert people_actions - {"make_effective", "declare_conflict"} <= actions
 
 
 def test_composite_uses_the_policy_weights(bank, walk):
@@ -374,3 +375,33 @@ def test_tick_escalates_an_overdue_step(bank, walk, tmp_path):
 def test_no_escalation_without_the_policy_setting(bank, walk):
     walk.file()
     assert engine.due_for_tick(dt.date(2026, 6, 1)) == []
+
+
+def test_losing_a_role_reroutes_the_open_cases(bank, walk):
+    from workflow import directory
+    case = walk.file()
+    assert [p.username for p in case.assignee_people()] == ["appr_b1"]
+    directory.set_roles(person("appr_b1"), [], actor=person("admin"))
+    db.session.commit()
+    assert (case.step_unit.code, case.routing_reason) == ("R1", "vacancy")
+    assert [p.username for p in case.assignee_people()] == ["appr_r1"]
+    ev = case.events[-1]
+    assert (ev.action, ev.actor, ev.from_state, ev.to_state) == ("reroute", "system", "qualification_review",
+                                                                "qualification_review")
+    assert "approver@B1" in ev.comment
+
+
+def test_a_role_taken_away_behind_the_engine_stops_the_assignee(bank, walk):
+    case = walk.file()
+    walk.to_panel(case)
+    walk.act(case, "assign_panel", "hr_b1", members=["panel1", "panel2", "panel3"])
+    panel2 = person("panel2")
+    panel2.roles.clear()
+    db.session.commit()
+    with pytest.raises(Forbidden, match="no longer hold"):
+        engine.fire(case, "score", panel2, {"score": 80})
+    db.session.rollback()
+    engine.refresh_assignments(person("panel2"))
+    db.session.commit()
+    assert [m.person.username for m in case.panel] == ["panel1", "panel3"]
+    assert "panel2" not in {p.username for p in case.assignee_people()}

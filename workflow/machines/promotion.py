@@ -17,10 +17,10 @@ ACTORS = {
     "qualify": "decide", "return": "decide", "reject": "decide", "approve": "decide",
     "make_effective": "decide", "assign_panel": "assign_panel", "score": "panel",
     "supervisor_score": "supervisor", "resubmit": "applicant", "withdraw": "applicant",
-    "declare_conflict": "any_assignee", "escalate": "system",
+    "declare_conflict": "any_assignee", "escalate": "system", "reroute": "system",
 }
 AUTOMATIC = ["scoring_complete"]          # fired by the engine as `system` when their conditions hold
-SYSTEM_ALSO = ["make_effective", "escalate"]   # `tick` takes these as `system`
+SYSTEM_ALSO = ["make_effective", "escalate", "reroute"]   # taken as `system` by tick or a role change
 DECISIONS = ["qualify", "return", "reject", "approve", "score", "supervisor_score"]   # four eyes
 VERSION_FREE = ["score", "supervisor_score"]   # concurrent scorers never block each other
 
@@ -54,6 +54,7 @@ TRANSITIONS = [
      "dest": "withdrawn"},
     {"trigger": "escalate", "source": ["qualification_review", "panel_scoring", "hr_approval"], "dest": None,
      "prepare": r.require_overdue, "before": fx.escalate},
+    {"trigger": "reroute", "source": _ASSIGNED, "dest": None, "before": fx.reroute},
     {"trigger": "declare_conflict", "source": _ASSIGNED, "dest": None, "prepare": r.require_comment,
      "before": fx.declare_conflict},
 ]
