@@ -202,6 +202,8 @@ def collect_pages(client_for, anonymous) -> dict[str, str]:
     roles = {"keep": ["panel@R1"], "add_role": "panel", "add_unit": "B2"}
     grab("roles saved", admin.post("/admin/people/panel5/roles", data=roles, follow_redirects=True))
     grab("policy", admin.get("/admin/policy"))
+    grab("processes", hr.get("/machines/"))
+    grab("process", hr.get("/machines/promotion?state=hr_approval"))
     grab("403", hr.get("/admin/"), 403)
     grab("404", hr.get("/cases/999"), 404)
     grab("404 url", hr.get("/nowhere"), 404)
