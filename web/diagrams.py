@@ -30,6 +30,10 @@ GUARDS = {
     "last_signature": _l("last signature"), "effective_on_approval": _l("policy: effective on approval"),
     "scoring_complete": _l("panel and supervisor have scored"),
     "require_inside_window": _l("inside the appeal window"), "require_window_over": _l("the window is over"),
+    "require_evaluation_window": _l("near the end of probation, or early by HR"),
+    "require_evaluation_form": _l("the evaluation form's answers"),
+    "require_extension": _l("no longer than the policy allows, once"),
+    "require_fail_outcome": _l("dismissal or transfer"), "require_transfer_unit": _l("names another unit"),
 }
 
 
