@@ -208,9 +208,10 @@ def graph(kind: str, labels: Labels, current: str | None = None):
     if current is not None:
         drawing.set_node_style(current, CURRENT)
     digraph = drawing.get_graph(title=labels.word("titles", kind))
-    # Filing a case is no transition of the machine; an arrow from a dot shows where a new case starts.
+    # Opening a case is no transition of the machine; an arrow from a dot (the usual initial-state mark)
+    # shows where a new case starts, whoever opens it.
     digraph.node(START, label="", shape="point", width="0.15", style="filled", fillcolor="#212529")
-    digraph.edge(START, RULEBOOKS[kind].created, label=labels.word("actions", "create"))
+    digraph.edge(START, RULEBOOKS[kind].created)
     return digraph
 
 
