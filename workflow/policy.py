@@ -20,6 +20,8 @@ ROLES = ("supervisor", "approver", "hr", "panel", "admin")
 WEIGHT_COMPONENTS = ("supervisor", "panel", "annual_performance")
 EFFECTIVE_WHEN = ("on_approval", "first_of_next_month")
 SIGN_MODES = ("any", "all")
+RATIO_KINDS = ("cap", "target")
+TIE_BREAK_KEYS = ("composite", "annual_performance", "months_at_grade", "applied_at")
 
 
 class PolicyError(ValueError):
@@ -75,6 +77,13 @@ class ScoreKind:
 
 
 @dataclass(frozen=True)
+class Ratio:
+    """A level's share of the managers in a round's scope: a hard `cap` or a `target` (dashboards only)."""
+    kind: str
+    share: float
+
+
+@dataclass(frozen=True)
 class Policy:
     id: str
     version: str
@@ -94,6 +103,14 @@ class Policy:
     holidays: frozenset[dt.date]
     hash: str
     document: dict[str, Any] = field(repr=False, compare=False)
+    ratios: dict[str, Ratio] = field(default_factory=dict)        # level -> its cap or target share
+    round_min_composite: float | None = None                      # rounds: nobody below it is promoted
+    tie_break: tuple[str, ...] = TIE_BREAK_KEYS                   # rounds: the ranking order
+
+    def cap(self, level: str) -> float | None:
+        """The level's hard cap (a share of headcount), or None when it has none."""
+        ratio = self.ratios.get(level)
+        return ratio.share if ratio is not None and ratio.kind == "cap" else None
 
     @property
     def label(self) -> str:
@@ -178,6 +195,8 @@ class Policy:
             "panel_min_size": self.panel_min_size,
             "trim": {"drop_extremes_when_at_least": self.trim_at_least} if self.trim_at_least else None,
             "effective": {"when": self.effective_when},
+            "ratios": {lv: {r.kind: r.share} for lv, r in self.ratios.items()},
+            "rounds": {"min_composite": self.round_min_composite, "tie_break": list(self.tie_break)},
         }
 
 
@@ -304,7 +323,7 @@ def _join(path: str, key: str) -> str:
 
 TOP_KEYS_REQUIRED = ("policy", "version", "name", "org_levels", "education", "ladder", "steps", "authority",
                      "eligibility", "scoring")
-TOP_KEYS_OPTIONAL = ("exceptional", "scores", "effective", "calendar")
+TOP_KEYS_OPTIONAL = ("exceptional", "scores", "effective", "calendar", "ratios", "rounds")
 
 
 def from_document(doc: Any, source: str) -> Policy:
@@ -417,6 +436,8 @@ def from_document(doc: Any, source: str) -> Policy:
         except ValueError:
             v.fail(f"calendar.holidays[{i}]", f"'{d}' is not a date YYYY-MM-DD")
 
+    ratios, min_composite, tie_break = _rounds_section(v, doc, level_ids)
+
     canonical_doc = json.loads(canonical(doc))
     return Policy(
         id=pid, version=version, name=Named(pid, v.text(name["zh"], "name.zh"), v.text(name["en"], "name.en")),
@@ -427,4 +448,34 @@ def from_document(doc: Any, source: str) -> Policy:
         score_kinds=score_kinds, weights={k: float(w) for k, w in weights.items()}, panel_min_size=panel_min,
         trim_at_least=trim_at_least, effective_when=eff["when"], holidays=frozenset(holidays),
         hash=hashlib.sha256(canonical(canonical_doc).encode()).hexdigest(), document=canonical_doc,
+        ratios=ratios, round_min_composite=min_composite, tie_break=tie_break,
     )
+
+def _rounds_section(v: _V, doc: dict, level_ids: list[str]) -> tuple[dict[str, Ratio], float | None, tuple]:
+    """`ratios` (per level: a cap or a target share of headcount) and `rounds` (the minimum composite and
+    the tie-break of a round's ranking); both optional."""
+    ratios = {}
+    section = v.mapping(doc.get("ratios", {}), "ratios", optional=level_ids)
+    for lv, spec in section.items():
+        p = f"ratios.{lv}"
+        v.mapping(spec, p, optional=RATIO_KINDS)
+        if len(spec) != 1:
+            v.fail(p, "must give exactly one of cap (a hard limit) or target (shown only)")
+        (kind, share), = spec.items()
+        ratios[lv] = Ratio(kind, float(v.number(share, f"{p}.{kind}", lo=0, hi=1)))
+    total = sum(r.share for r in ratios.values())
+    if total > 1 + 1e-9:
+        v.fail("ratios", f"the shares add up to {total:g}, more than 1")
+
+    rounds = v.mapping(doc.get("rounds", {}), "rounds", optional=("min_composite", "tie_break"))
+    min_composite = rounds.get("min_composite")
+    if min_composite is not None:
+        min_composite = float(v.number(min_composite, "rounds.min_composite", lo=0, hi=100))
+    tie_break = tuple(v.seq(rounds.get("tie_break", list(TIE_BREAK_KEYS)), "rounds.tie_break"))
+    for i, key in enumerate(tie_break):
+        v.one_of(key, f"rounds.tie_break[{i}]", TIE_BREAK_KEYS, "tie-break key")
+        if key in tie_break[:i]:
+            v.fail(f"rounds.tie_break[{i}]", f"'{key}' is listed twice")
+    if tie_break[0] != "composite":
+        v.fail("rounds.tie_break[0]", "must be composite: a round ranks by the composite score first")
+    return ratios, min_composite, tie_break
