@@ -1,9 +1,9 @@
 """The tamper-evident audit trail.
 
-Each chain ("case:ID" or "person:ID") is a sequence of events; each event carries an HMAC-SHA256,
-keyed by AUDIT_KEY (kept outside the database), over its content and the previous event's MAC. The case
-(or person) row holds the chain's head MAC and length, so an edited, inserted or deleted event, the last
-one included, is detected by `verify()` even by someone who can write the database directly.
+Each chain ("case:ID", "person:ID" or "round:ID") is a sequence of events; each event carries an
+HMAC-SHA256, keyed by AUDIT_KEY (kept outside the database), over its content and the previous event's MAC.
+The case (or person, or round) row holds the chain's head MAC and length, so an edited, inserted or deleted
+event, the last one included, is detected by `verify()` even by someone who can write the database directly.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from . import clock
-from .models import db, Event, Case, Person
+from .models import db, Event, Case, Person, Round
 
 _key: bytes | None = None
 
@@ -43,13 +43,15 @@ def _mac(ev: Event) -> str:
     return hmac.new(_key, msg.encode(), hashlib.sha256).hexdigest()
 
 
-def append(head: Case | Person, *, action: str, actor: Person | None, role: str | None = None, unit: str | None = None,
-           from_state: str | None = None, to_state: str | None = None, comment: str = "",
+def append(head: Case | Person | Round, *, action: str, actor: Person | None, role: str | None = None,
+           unit: str | None = None, from_state: str | None = None, to_state: str | None = None, comment: str = "",
            data: dict[str, Any] | None = None) -> Event:
-    """Append an event to the chain of `head` (a case or a person) and move the head. Flushes nothing:
+    """Append an event to the chain of `head` (a case, a person or a round) and move the head. Flushes nothing:
     the caller's transaction writes the event together with the change it records."""
     if isinstance(head, Case):
         chain, seq, prev = f"case:{head.id}", head.version + 1 if head.head_mac else 1, head.head_mac
+    elif isinstance(head, Round):
+        chain, seq, prev = f"round:{head.id}", head.version + 1 if head.head_mac else 1, head.head_mac
     else:
         chain, seq, prev = f"person:{head.id}", (head.audit_version or 0) + 1, head.audit_head
     ev = Event(chain=chain, seq=seq, action=action, actor=actor.username if actor else "system",
@@ -59,11 +61,13 @@ def append(head: Case | Person, *, action: str, actor: Person | None, role: str 
         ev.case_id = head.id
         ev.case = head
         head.version, head.head_mac = seq, None
+    elif isinstance(head, Round):
+        head.version = seq
     else:
         ev.person_id = head.id
         head.audit_version = seq
     ev.mac = _mac(ev)
-    if isinstance(head, Case):
+    if isinstance(head, (Case, Round)):
         head.head_mac = ev.mac
     else:
         head.audit_head = ev.mac
@@ -114,6 +118,8 @@ def verify(batch: int = 500, progress=None) -> Report:
     heads += [("person", p) for p in db.session.execute(
         select(Person.id, Person.audit_head, Person.audit_version, None).where(Person.audit_version > 0)
         .order_by(Person.id))]
+    heads += [("round", r) for r in db.session.execute(
+        select(Round.id, Round.head_mac, Round.version, Round.state).order_by(Round.id))]
     known = {f"{kind}:{row[0]}" for kind, row in heads}
     for start in range(0, len(heads), batch):
         part = heads[start:start + batch]

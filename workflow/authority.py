@@ -11,7 +11,7 @@ from sqlalchemy import or_, select, false
 
 from .errors import Forbidden
 from .machines import Rulebook
-from .models import Case, CaseAssignee, Event, OrgUnit, PanelMember, Person
+from .models import Case, CaseAssignee, Event, OrgUnit, PanelMember, Person, Round
 
 SUBTREE_VIEWERS = ("hr", "approver", "supervisor", "admin")
 
@@ -25,10 +25,16 @@ class Decision:
         return self.ok
 
 
-def can(actor: Person | None, case: Case, action: str, rb: Rulebook) -> Decision:
-    """May `actor` (None: the system) take `action` on `case` in its current state?"""
+def can(actor: Person | None, case: Case, action: str, rb: Rulebook, round_decision: bool = False) -> Decision:
+    """May `actor` (None: the system) take `action` on `case` in its current state? `round_decision`: the
+    action is taken by the decision of the case's round (workflow/rounds.py), the only way to take the
+    round actions (approve, not_select) on a round's case."""
     if actor is None:
         return Decision(action in rb.system_also or action in rb.automatic, "only people take this action")
+    if round_decision or (action in rb.round_actions and case.round_id is not None):
+        return _round_decision(actor, case, action, rb, round_decision)
+    if action in rb.round_only:
+        return Decision(False, f"'{action}' is taken only by a round's decision")
     if action in rb.automatic:
         return Decision(False, "this move is made by the system")
     duty = rb.actors[action]
@@ -56,8 +62,29 @@ def can(actor: Person | None, case: Case, action: str, rb: Rulebook) -> Decision
     return Decision(False, f"only the current assignees of this step may {action} (now: {names})")
 
 
-def require(actor: Person | None, case: Case, action: str, rb: Rulebook) -> None:
-    decision = can(actor, case, action, rb)
+def _round_decision(actor: Person, case: Case, action: str, rb: Rulebook, round_decision: bool) -> Decision:
+    """HR holding `hr` at the round's unit or above decides the round's cases together, and only so."""
+    if action not in rb.round_actions or case.round_id is None:
+        return Decision(False, f"'{action}' is not part of a round's decision")
+    if not round_decision:
+        return Decision(False, f"this case is decided with round {case.round_id}, against its quotas "
+                               f"(POST /api/v1/rounds/{case.round_id}/decide)")
+    if actor.status == "dismissed":
+        return Decision(False, "your employment has ended")
+    if hr_assignment_over(actor, case.round.unit) is None:
+        return Decision(False, f"only HR at {case.round.unit.code} or above decides round {case.round_id}")
+    if actor.id == case.employee_id:
+        return Decision(False, f"nobody decides their own case (case {case.id})")
+    if any(c.person_id == actor.id for c in case.conflicts):
+        return Decision(False, f"you declared a conflict on case {case.id}")
+    if any(ev.actor_id == actor.id and ev.data.get("decision") and ev.data.get("step") != "hr_approval"
+           for ev in case.events):
+        return Decision(False, f"you took another decision on case {case.id} (four eyes)")
+    return Decision(True)
+
+
+def require(actor: Person | None, case: Case, action: str, rb: Rulebook, round_decision: bool = False) -> None:
+    decision = can(actor, case, action, rb, round_decision)
     if not decision:
         raise Forbidden(decision.reason, action=action)
 
@@ -72,10 +99,14 @@ def holds_assignment(person: Person, a: CaseAssignee) -> bool:
     return any(ra.role == a.role and ra.unit_id == a.unit_id for ra in person.roles)
 
 
-def capacity(actor: Person | None, case: Case, action: str, rb: Rulebook) -> tuple[str | None, str | None]:
+def capacity(actor: Person | None, case: Case, action: str, rb: Rulebook,
+             round_decision: bool = False) -> tuple[str | None, str | None]:
     """The role and unit (code) in which the actor takes the action, for the audit event."""
     if actor is None:
         return None, None
+    if round_decision:
+        ra = hr_assignment_over(actor, case.round.unit)
+        return ("hr", ra.unit.code) if ra else (None, None)
     duty = rb.actors.get(action)
     if duty == "applicant" or (duty == "any_assignee" and actor.id == case.employee_id):
         return "employee", case.employee.unit.code
@@ -149,6 +180,30 @@ def composite_visible(viewer: Person, case: Case) -> bool:
 def can_view_unit(person: Person, unit: OrgUnit, roles=("hr", "approver", "admin")) -> bool:
     """HR and approvers (and admins) of the unit or above see its pipeline."""
     return any(ra.role in roles and ra.unit.contains(unit) for ra in person.roles)
+
+
+# --- promotion rounds --------------------------------------------------------------------------------
+
+def can_manage_round(person: Person, unit: OrgUnit) -> Decision:
+    """Open, close and decide a round at `unit`: HR holding `hr` there or at an ancestor."""
+    if person.status == "dismissed":
+        return Decision(False, "your employment has ended")
+    if hr_assignment_over(person, unit) is None:
+        return Decision(False, f"only HR at {unit.code} or above may open, close or decide its rounds")
+    return Decision(True)
+
+
+def can_see_round(person: Person, rnd: Round) -> bool:
+    """HR, approvers and admins of the round's unit or above."""
+    return can_view_unit(person, rnd.unit)
+
+
+def round_visible_filter(person: Person):
+    """A WHERE clause for the rounds `person` may see."""
+    units = _subtree_units(person, ("hr", "approver", "admin"))
+    if not units:
+        return false()
+    return Round.unit_id.in_(select(OrgUnit.id).where(or_(*[OrgUnit.path.startswith(u.path) for u in units])))
 
 
 def can_verify_audit(person: Person) -> bool:

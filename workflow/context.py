@@ -19,6 +19,7 @@ class ActionContext:
     data: dict[str, Any] = field(default_factory=dict)
     event_data: dict[str, Any] = field(default_factory=dict)   # what the audit event records
     reroute: bool = False                # the step's assignees must be computed again
+    round_decision: bool = False         # taken by a round's decision (workflow/rounds.py)
 
     @property
     def comment(self) -> str:

@@ -96,7 +96,9 @@ def preview_eligibility(employee: Person, target_grade: str, today: dt.date | No
 
 
 def create_promotion(filer: Person, employee: Person, target_grade: Any, statement: Any = "",
-                     exceptional: Any = False, today: dt.date | None = None) -> Case:
+                     exceptional: Any = False, today: dt.date | None = None, round: Any = None) -> Case:
+    """File a promotion; with `round` (an id), into that promotion round (window, scope and levels checked;
+    eligibility and last year's performance as of the round's opening)."""
     today = today or clock.today()
     pv, pol = active_policy()
     rb = rulebook("promotion")
@@ -113,7 +115,12 @@ def create_promotion(filer: Person, employee: Person, target_grade: Any, stateme
     if db.session.scalar(select(Case.id).where(Case.employee_id == employee.id, Case.kind == rb.kind,
                                                Case.closed.is_(False))):
         raise Refused(f"{employee.username} already has an open promotion case", field="employee")
-    results = rules.evaluate(employee, pol, level, today)
+    rnd = None
+    if round is not None:
+        from .rounds import round_for_application   # rounds imports this module
+        rnd = round_for_application(round, employee, level, exceptional, today)
+    as_of = rnd.opens_on if rnd is not None else today
+    results = rules.evaluate(employee, pol, level, as_of)
     failed = rules.failed_rules(results)
     if failed and not exceptional:
         raise Refused(f"not eligible: {', '.join(failed)} (file it as exceptional to go on)",
@@ -121,8 +128,9 @@ def create_promotion(filer: Person, employee: Person, target_grade: Any, stateme
     case = Case(kind=rb.kind, employee=employee, filed_by=filer, policy_version=pv, state=rb.created,
                 exceptional=exceptional, statement=statement.strip(), from_level=employee.level,
                 from_tier=employee.tier, target_level=level, target_tier=tier, eligibility=results,
-                eligible=not failed, annual_performance=rules.year_average(employee, "performance", today.year - 1),
-                version=1, closed=False, step_unit=employee.unit, created_at=clock.now(), updated_at=clock.now())
+                eligible=not failed, annual_performance=rules.year_average(employee, "performance", as_of.year - 1),
+                version=1, closed=False, step_unit=employee.unit, created_at=clock.now(), updated_at=clock.now(),
+                round_id=rnd.id if rnd is not None else None)
     # Route first: if nobody can act, nothing is written.
     _route_state(case, rb, pol, today, entering=True, dry_run=True)
     db.session.add(case)
@@ -132,9 +140,11 @@ def create_promotion(filer: Person, employee: Person, target_grade: Any, stateme
     else:
         ra = authority.hr_assignment_over(filer, employee.unit)
         role, unit = "hr", ra.unit.code
+    created = {"target_grade": case.target_grade, "exceptional": exceptional, "eligible": not failed}
+    if rnd is not None:
+        created["round"] = rnd.id
     audit.append(case, action="create", actor=filer, role=role, unit=unit, from_state=None, to_state=case.state,
-                 comment="", data={"target_grade": case.target_grade, "exceptional": exceptional,
-                                   "eligible": not failed})
+                 comment="", data=created)
     _route_state(case, rb, pol, today, entering=True)
     db.session.flush()
     return case
@@ -143,14 +153,15 @@ def create_promotion(filer: Person, employee: Person, target_grade: Any, stateme
 # --- firing actions ----------------------------------------------------------------------------------
 
 def fire(case: Case, action: str, actor: Person | None, data: dict[str, Any] | None = None, *,
-         expected_version: Any = None, today: dt.date | None = None) -> Case:
-    """Take `action` on `case` as `actor` (None: the system). Raises a WorkflowError subclass."""
+         expected_version: Any = None, today: dt.date | None = None, round_decision: bool = False) -> Case:
+    """Take `action` on `case` as `actor` (None: the system). Raises a WorkflowError subclass.
+    `round_decision`: taken by the decision of the case's round (workflow/rounds.decide_round)."""
     rb = rulebook(case.kind)
     if action not in rb.actors and not (actor is None and action in rb.automatic):
         raise NotFound(f"unknown action '{action}' for a {case.kind} case")
     if not rb.can_fire(case.state, action):
         raise Conflict(f"the case is {case.state}; '{action}' is not possible now", state=case.state)
-    authority.require(actor, case, action, rb)
+    authority.require(actor, case, action, rb, round_decision)
     if expected_version is not None and action not in rb.version_free:
         if isinstance(expected_version, bool) or not isinstance(expected_version, int):
             raise Invalid("version must be an integer", field="version")
@@ -159,13 +170,15 @@ def fire(case: Case, action: str, actor: Person | None, data: dict[str, Any] | N
                            f"reload it", version=case.version)
     pol = policy_for(case)
     ctx = ActionContext(case=case, action=action, actor=actor, policy=pol, today=today or clock.today(),
-                        data=dict(data or {}))
-    role, unit = authority.capacity(actor, case, action, rb)
+                        data=dict(data or {}), round_decision=round_decision)
+    role, unit = authority.capacity(actor, case, action, rb, round_decision)
     from_state = case.state
     if not rb.machine.events[action].trigger(case, ctx=ctx):
         raise Refused(f"'{action}' is not possible: its conditions do not hold")
     if action in rb.decisions:
         ctx.event_data.update(decision=True, step=rb.steps.get(from_state))
+    if round_decision:
+        ctx.event_data["round"] = case.round_id
     audit.append(case, action=action, actor=actor, role=role, unit=unit, from_state=from_state,
                  to_state=case.state, comment=ctx.comment, data=ctx.event_data)
     if case.state != from_state or ctx.reroute:

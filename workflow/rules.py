@@ -295,7 +295,7 @@ def last_signature(event) -> bool:
     """或签: one decides. 会签: the step moves on when no other assignee is left to sign."""
     ctx = _ctx(event)
     step = ctx.policy.steps.get(event.state.name)
-    if step is None or step.sign == "any":
+    if step is None or step.sign == "any" or ctx.round_decision:   # a round's decision is one act
         return True
     return not any(a.duty == "decide" and a.person_id != ctx.actor.id for a in ctx.case.assignments)
 

@@ -89,6 +89,8 @@ TABLE = [
     ("hr_approval", "approve", "hr_r1", {}, Forbidden),
     ("hr_approval", "reject", "hr_b1", {"comment": "名额不足"}, "rejected"),
     ("hr_approval", "withdraw", "emp", {}, "withdrawn"),
+    ("hr_approval", "not_select", "hr_b1", {}, Forbidden),              # only inside a round's decision
+    ("panel_scoring", "not_select", "hr_b1", {}, Conflict),
     ("hr_approval", "qualify", "appr_b1", {}, Conflict),
     ("effective", "withdraw", "emp", {}, Conflict),
     ("effective", "approve", "hr_b1", {}, Conflict),

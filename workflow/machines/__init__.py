@@ -27,6 +27,8 @@ class Rulebook:
     decisions: frozenset[str]
     version_free: frozenset[str]
     transitions: tuple[dict, ...]
+    round_actions: frozenset[str] = frozenset()   # taken on a round's cases by the round's decision
+    round_only: frozenset[str] = frozenset()      # ... and only there
 
     def actions(self) -> list[str]:
         return list(self.actors)
@@ -49,6 +51,8 @@ def build(module: ModuleType) -> Rulebook:
         automatic=tuple(module.AUTOMATIC), system_also=frozenset(module.SYSTEM_ALSO),
         decisions=frozenset(module.DECISIONS), version_free=frozenset(module.VERSION_FREE),
         transitions=tuple(module.TRANSITIONS),
+        round_actions=frozenset(getattr(module, "ROUND_ACTIONS", ())),
+        round_only=frozenset(getattr(module, "ROUND_ONLY", ())),
     )
 
 

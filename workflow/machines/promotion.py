@@ -18,11 +18,16 @@ ACTORS = {
     "make_effective": "decide", "assign_panel": "assign_panel", "score": "panel",
     "supervisor_score": "supervisor", "resubmit": "applicant", "withdraw": "applicant",
     "declare_conflict": "any_assignee", "escalate": "system", "reroute": "system",
+    "not_select": "decide",
 }
 AUTOMATIC = ["scoring_complete"]          # fired by the engine as `system` when their conditions hold
 SYSTEM_ALSO = ["make_effective", "escalate", "reroute"]   # taken as `system` by tick or a role change
-DECISIONS = ["qualify", "return", "reject", "approve", "score", "supervisor_score"]   # four eyes
+DECISIONS = ["qualify", "return", "reject", "approve", "score", "supervisor_score", "not_select"]   # four eyes
 VERSION_FREE = ["score", "supervisor_score"]   # concurrent scorers never block each other
+# A round's cases in hr_approval are decided together by its decision (approve up to the quota, not_select
+# the rest), by HR at the round's unit or above; `not_select` exists only there (workflow/rounds.py).
+ROUND_ACTIONS = ["approve", "not_select"]
+ROUND_ONLY = ["not_select"]
 
 _OPEN = ["qualification_review", "returned", "panel_scoring", "hr_approval", "approved"]
 _ASSIGNED = ["qualification_review", "panel_scoring", "hr_approval", "approved"]
@@ -48,6 +53,7 @@ TRANSITIONS = [
     {"trigger": "approve", "source": "hr_approval", "dest": "approved", "conditions": r.last_signature,
      "after": [fx.mark_decided, fx.schedule_effective]},
     {"trigger": "approve", "source": "hr_approval", "dest": None, "before": fx.record_signature},
+    {"trigger": "not_select", "source": "hr_approval", "dest": "not_selected", "after": fx.mark_decided},
     {"trigger": "make_effective", "source": "approved", "dest": "effective", "prepare": r.require_effective_date,
      "after": fx.apply_promotion},
     {"trigger": "withdraw", "source": ["qualification_review", "returned", "panel_scoring", "hr_approval"],

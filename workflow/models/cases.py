@@ -11,6 +11,7 @@ from . import db
 from .org import OrgUnit
 from .people import Person, utcnow
 from .policies import PolicyVersion
+from .rounds import Round
 
 ROUTING_REASONS = ("vacancy", "self", "conflict", "exceptional", "escalated")
 
@@ -57,6 +58,8 @@ class Case(db.Model):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
     head_mac: Mapped[str | None] = mapped_column(String(64))
+    # The promotion round the case was filed in, if any: it is decided with the round, against its quotas.
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("rounds.id"), index=True)
 
     # The version is set by the engine to the last event's seq; the UPDATE still checks the old one,
     # so the second of two racing decisions fails (StaleDataError -> 409).
@@ -65,6 +68,7 @@ class Case(db.Model):
     employee: Mapped[Person] = relationship(foreign_keys=[employee_id])
     filed_by: Mapped[Person] = relationship(foreign_keys=[filed_by_id])
     policy_version: Mapped[PolicyVersion] = relationship()
+    round: Mapped[Round | None] = relationship(back_populates="cases")
     step_unit: Mapped[OrgUnit | None] = relationship(foreign_keys=[step_unit_id])
     routing_from_unit: Mapped[OrgUnit | None] = relationship(foreign_keys=[routing_from_unit_id])
     assignments: Mapped[list[CaseAssignee]] = relationship(
