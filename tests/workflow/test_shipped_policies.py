@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 
 from tests.conftest import TODAY
-from workflow import engine, policy as policy_mod
+from workflow import engine, policy as policy_mod, rounds
 from workflow.errors import Refused
 from workflow.models import db, GradeHistory, Person
 
@@ -68,14 +68,14 @@ def assignees(case) -> list[str]:
     return sorted(p.username for p in case.assignee_people("decide") or case.assignee_people("assign_panel"))
 
 
-def walk_to_hr(case) -> list[str]:
+def walk_to_hr(case, panel_scores=PANEL_SCORES) -> list[str]:
     """Qualify, form the panel, score; returns the org level that acted at each of the three steps."""
     levels = [case.step_unit.level]
     act(case, "qualify", assignees(case)[0])
     levels.append(case.step_unit.level)
     hr = [p.username for p in case.assignee_people("assign_panel")][0]
     act(case, "assign_panel", hr, members=list(PANEL))
-    for member, score in zip(PANEL, PANEL_SCORES):
+    for member, score in zip(PANEL, panel_scores):
         act(case, "score", member, score=score)
     act(case, "supervisor_score", "sup", score=SUPERVISOR_SCORE)
     assert case.state == "hr_approval"
@@ -287,3 +287,73 @@ def test_jilin_takes_effect_on_the_first_of_next_month_by_tick(org, make_person)
     hist = db.session.query(GradeHistory).filter_by(person_id=emp.id).one()
     assert (hist.from_grade, hist.to_grade, hist.case_id) == ("junior-1", "intermediate-1", case.id)
     assert engine.due_for_tick(dt.date(2026, 4, 2)) == []
+
+
+# --- shares of headcount and promotion rounds -----------------------------------------------------------
+
+def test_the_shares_of_each_policy():
+    shares = {name: {lv: (r.kind, r.share) for lv, r in policy_mod.load_file(name).ratios.items()}
+              for name in ("mobile_quzhou", "mobile_jilin")}
+    assert shares["mobile_quzhou"] == {"senior": ("cap", 0.3), "intermediate": ("target", 0.5),
+                                       "junior": ("target", 0.2)}
+    assert shares["mobile_jilin"] == {"junior": ("target", 0.35), "intermediate": ("target", 0.5),
+                                      "senior": ("target", 0.15)}
+    assert policy_mod.load_file("mobile_jilin").cap("senior") is None
+
+
+def _round(o, level):
+    rnd = rounds.open_round(person("hr_city"), o["city"], "2026", "2026 晋级", dt.date(2026, 3, 1),
+                            dt.date(2026, 3, 31), [level])
+    db.session.commit()
+    return rnd
+
+
+def _apply_in_round(rnd, who, target, panel_score):
+    case = engine.create_promotion(person(who), person(who), target, "申请晋级", round=rnd.id)
+    db.session.commit()
+    walk_to_hr(case, panel_scores=(panel_score,) * len(PANEL))
+    return case
+
+
+def test_quzhou_never_promotes_past_the_30_percent_cap_on_senior(org, make_person):
+    o = org("mobile_quzhou")
+    # 10 managers in the city: 2 senior, 5 intermediate (two strong ones apply), 3 junior, and one still on
+    # trial (probation), who does not count.
+    for name, perf in (("ia", 92), ("ib", 90), ("ic", 70), ("id", 70), ("ie", 70)):
+        make_person(name, o["team"], grade="intermediate-1", performance=perf,
+                    grade_since=dt.date(2025, 1, 1))
+    for i in range(2):
+        make_person(f"sen{i}", o["other_team"], grade="senior-1")
+    for i in range(3):
+        make_person(f"jun{i}", o["other_team"], grade="junior-1")
+    make_person("new", o["other_team"], grade="trial-1", status="probation")
+    db.session.commit()
+    rnd = _round(o, "senior")
+    quota = rounds.quotas(rnd)["senior"]
+    assert (quota.cap, quota.headcount, quota.places, quota.holders, quota.quota) == (0.3, 10, 3, 2, 1)
+    strong = _apply_in_round(rnd, "ia", "senior", 90)
+    weaker = _apply_in_round(rnd, "ib", "senior", 85)
+    rounds.decide_round(rnd, person("hr_city"))
+    db.session.commit()
+    assert [(r["username"], r["decision"]) for r in rnd.results["senior"]] == [("ia", "promoted"),
+                                                                                ("ib", "not_selected")]
+    assert (strong.state, weaker.state) == ("effective", "not_selected")
+    assert (person("ia").grade, person("ib").grade) == ("senior-1", "intermediate-1")
+
+
+def test_jilin_targets_set_no_quota(org, make_person):
+    o = org("mobile_jilin")
+    for name, perf in (("ja", 88), ("jb", 82)):
+        make_person(name, o["team"], grade="junior-1", performance=perf, education="college")
+    for i in range(6):
+        make_person(f"mid{i}", o["other_team"], grade="intermediate-1")
+    db.session.commit()
+    rnd = _round(o, "intermediate")
+    quota = rounds.quotas(rnd)["intermediate"]
+    assert (quota.cap, quota.target, quota.quota) == (None, 0.5, None)
+    cases = [_apply_in_round(rnd, "ja", "intermediate", 90), _apply_in_round(rnd, "jb", "intermediate", 70)]
+    rounds.decide_round(rnd, person("hr_city"))
+    db.session.commit()
+    assert [(r["username"], r["decision"]) for r in rnd.results["intermediate"]] == [("ja", "promoted"),
+                                                                                      ("jb", "promoted")]
+    assert [(c.state, c.effective_on) for c in cases] == [("approved", dt.date(2026, 4, 1))] * 2
