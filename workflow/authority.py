@@ -46,6 +46,11 @@ def can(actor: Person | None, case: Case, action: str, rb: Rulebook, round_decis
         if actor.id == case.employee_id:
             return Decision(True)
         return Decision(False, f"only the applicant ({case.employee.username}) may {action} this case")
+    if duty == "initiator":
+        if case.filed_by_id is not None and actor.id == case.filed_by_id:
+            return Decision(True)
+        opener = case.filed_by.username if case.filed_by else "the system"
+        return Decision(False, f"only who opened the case ({opener}) may {action} it")
     if duty == "any_assignee":
         if any(a.person_id == actor.id for a in case.assignments):
             return Decision(True)
@@ -110,6 +115,9 @@ def capacity(actor: Person | None, case: Case, action: str, rb: Rulebook,
     duty = rb.actors.get(action)
     if duty == "applicant" or (duty == "any_assignee" and actor.id == case.employee_id):
         return "employee", case.employee.unit.code
+    if duty == "initiator":
+        ra = hr_assignment_over(actor, case.employee.unit) or supervisor_assignment_over(actor, case.employee.unit)
+        return (ra.role, ra.unit.code) if ra else (None, None)
     for a in case.assignments:
         if a.person_id == actor.id and (duty in ("any_assignee", a.duty)):
             return a.role, a.unit.code if a.unit else None
@@ -122,6 +130,12 @@ def hr_assignment_over(person: Person, unit: OrgUnit):
     """The person's `hr` role at the unit or an ancestor, if any."""
     chain = {u.id for u in unit.ancestors()}
     return next((ra for ra in person.roles if ra.role == "hr" and ra.unit_id in chain), None)
+
+
+def supervisor_assignment_over(person: Person, unit: OrgUnit):
+    """The person's `supervisor` role at the unit or an ancestor, if any."""
+    chain = {u.id for u in unit.ancestors()}
+    return next((ra for ra in person.roles if ra.role == "supervisor" and ra.unit_id in chain), None)
 
 
 def can_file_for(filer: Person, employee: Person) -> Decision:

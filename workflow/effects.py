@@ -7,7 +7,7 @@ from sqlalchemy import select
 from . import clock, rules
 from .context import ActionContext
 from .errors import Refused
-from .models import db, Person, PanelMember, CaseScore, Conflict, GradeHistory
+from .models import db, ApiToken, Case, Person, PanelMember, CaseScore, Conflict, GradeHistory
 from .routing import holds_role_at_or_above
 
 
@@ -170,3 +170,95 @@ def apply_promotion(event) -> None:
 
 def mark_decided(event) -> None:
     ctx_of(event).case.decided_at = clock.now()
+
+
+# --- lifecycle kinds ---------------------------------------------------------------------------------
+
+def record_evaluation(event) -> None:
+    """见习期工作表现评价: the supervisor's score and form; the latest skill appraisal is recorded with it."""
+    ctx = ctx_of(event)
+    value = ctx.data["score"]   # kept on the event: an extended probation is evaluated again
+    skill = rules.latest_score(ctx.case.employee, "skill_test")
+    ctx.event_data.update(score=value, form=ctx.data.get("form") or {}, decision=True, skill_appraisal=None
+                          if skill is None else {"period": skill.period, "value": skill.value,
+                                                 "passed": rules.score_passed(ctx.policy, skill)})
+
+
+def _set_grade(ctx: ActionContext, level: str, tier: int, day) -> None:
+    emp = ctx.case.employee
+    db.session.add(GradeHistory(person=emp, from_grade=emp.grade, to_grade=f"{level}-{tier}", effective_on=day,
+                                case_id=ctx.case.id, source="case"))
+    ctx.event_data["grade"] = {"from": emp.grade, "to": f"{level}-{tier}", "on": day.isoformat()}
+    emp.level, emp.tier, emp.grade_since = level, tier, day
+    ctx.case.effective_on = day
+
+
+def confirm_probation(event) -> None:
+    """转正: the first regular grade of the policy; the person is active."""
+    ctx = ctx_of(event)
+    level, tier = ctx.policy.parse_grade(ctx.policy.kind("probation").first_grade)
+    ctx.case.target_level, ctx.case.target_tier = level, tier
+    _set_grade(ctx, level, tier, ctx.today)
+    ctx.case.employee.status = "active"
+    ctx.case.outcome = "confirmed"
+
+
+def extend_probation(event) -> None:
+    ctx = ctx_of(event)
+    ctx.case.due_on = clock.add_months(ctx.case.due_on, ctx.data["months"])
+    ctx.case.extensions = (ctx.case.extensions or 0) + 1
+    ctx.event_data.update(months=ctx.data["months"], due_on=ctx.case.due_on.isoformat(), decision=True)
+
+
+def fail_probation(event) -> None:
+    """辞退或换岗: a failed probation ends in dismissal (a dismissal case opens) or a transfer."""
+    from . import engine   # the engine imports this module
+    ctx = ctx_of(event)
+    ctx.case.outcome = ctx.data["outcome"]
+    if ctx.case.outcome == "dismissal":
+        follow = engine.open_case("dismissal", ctx.actor, ctx.case.employee, reason="probation_failed",
+                                  comment=ctx.comment, today=ctx.today, related=ctx.case)
+        ctx.event_data["dismissal_case"] = follow.id
+    ctx.event_data["outcome"] = ctx.case.outcome
+
+
+def record_appeal(event) -> None:
+    ctx = ctx_of(event)
+    ctx.event_data["statement"] = ctx.data["statement"].strip()
+
+
+def demote(event) -> None:
+    """One level down; the tier in the lower level follows the policy (top, bottom or the same)."""
+    ctx = ctx_of(event)
+    emp, pol = ctx.case.employee, ctx.policy
+    level = pol.ladder[pol.level_index(emp.level) - 1]
+    rule = pol.kind("demotion").tier_after
+    tier = level.tiers if rule == "top" else 1 if rule == "bottom" else min(emp.tier, level.tiers)
+    ctx.case.target_level, ctx.case.target_tier = level.id, tier
+    _set_grade(ctx, level.id, tier, ctx.today)
+
+
+def transfer(event) -> None:
+    """转岗: the employee accepts a transfer instead of dismissal."""
+    ctx = ctx_of(event)
+    emp, unit = ctx.case.employee, ctx.data["unit"]
+    ctx.event_data["transfer"] = {"from": emp.unit.code, "to": unit.code}
+    emp.unit = unit
+    ctx.case.outcome = "transferred"
+
+
+def dismiss(event) -> None:
+    """The employment ends: status dismissed, every session and token stops, other open cases close."""
+    from . import engine
+    ctx = ctx_of(event)
+    emp = ctx.case.employee
+    emp.status = "dismissed"
+    emp.session_generation = (emp.session_generation or 0) + 1
+    db.session.query(ApiToken).filter_by(person_id=emp.id, revoked=False).update({"revoked": True})
+    ctx.case.effective_on, ctx.case.outcome = ctx.today, "dismissed"
+    others = db.session.scalars(select(Case).where(Case.employee_id == emp.id, Case.closed.is_(False),
+                                                   Case.id != ctx.case.id).order_by(Case.id)).all()
+    for other in others:
+        engine.fire(other, "close", None, {"comment": f"the employment ended (dismissal case {ctx.case.id})"},
+                    today=ctx.today)
+    ctx.event_data["closed_cases"] = [c.id for c in others]

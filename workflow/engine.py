@@ -16,7 +16,7 @@ from . import audit, authority, clock, policy as policy_mod, routing, rules
 from .context import ActionContext
 from .errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from .machines import Rulebook, rulebook
-from .models import db, Case, CaseAssignee, Person, PolicyVersion, Setting
+from .models import db, Case, CaseAssignee, OrgUnit, Person, PolicyVersion, Setting
 from .policy import Policy
 
 ACTIVE_POLICY_KEY = "active_policy_version"
@@ -150,6 +150,103 @@ def create_promotion(filer: Person, employee: Person, target_grade: Any, stateme
     return case
 
 
+# --- lifecycle cases ---------------------------------------------------------------------------------
+
+REASONS = {"demotion": ("recompete", "misconduct", "absence"),
+           "dismissal": ("probation_failed", "consecutive_demotions", "misconduct", "skill_test_failed")}
+SEVERITIES = ("minor", "major", "severe")
+
+
+def _kind_policy_or_refuse(pol: Policy, kind: str):
+    try:
+        return pol.kind(kind)
+    except KeyError:
+        raise Refused(f"the policy {pol.label} has no '{kind}' section") from None
+
+
+def _open(kind: str, filer: Person | None, employee: Person, pv: PolicyVersion, pol: Policy, today: dt.date,
+          **fields) -> Case:
+    rb = rulebook(kind)
+    if db.session.scalar(select(Case.id).where(Case.employee_id == employee.id, Case.kind == kind,
+                                               Case.closed.is_(False))):
+        raise Refused(f"{employee.username} already has an open {kind} case", field="employee")
+    case = Case(kind=kind, employee=employee, filed_by=filer, policy_version=pv, state=rb.created, version=1,
+                closed=False, step_unit=employee.unit, from_level=employee.level, from_tier=employee.tier,
+                created_at=clock.now(), updated_at=clock.now(), **fields)
+    _route_state(case, rb, pol, today, entering=True, dry_run=True)
+    db.session.add(case)
+    db.session.flush()
+    if filer is None:
+        role = unit = None
+    else:
+        ra = authority.hr_assignment_over(filer, employee.unit) or authority.supervisor_assignment_over(
+            filer, employee.unit)
+        role, unit = (ra.role, ra.unit.code) if ra else ("employee", filer.unit.code)
+    audit.append(case, action="create", actor=filer, role=role, unit=unit, from_state=None, to_state=case.state,
+                 comment=case.statement, data={k: (v.isoformat() if isinstance(v, dt.date) else v)
+                                               for k, v in fields.items() if k in ("reason", "severity", "due_on")})
+    _route_state(case, rb, pol, today, entering=True)
+    flush()
+    return case
+
+
+def open_probation(employee: Person, filer: Person | None = None, today: dt.date | None = None) -> Case:
+    """见习期 starts: on hire, or on import with status probation. It ends the policy's months after
+    `hired_on` (clamped to the month's end)."""
+    today = today or clock.today()
+    pv, pol = active_policy()
+    kp = _kind_policy_or_refuse(pol, "probation")
+    if filer is not None and not authority.hr_assignment_over(filer, employee.unit):
+        raise Forbidden(f"only HR over {employee.unit.code} may start a probation for {employee.username}")
+    if employee.status == "dismissed":
+        raise Refused(f"{employee.username} is no longer employed", field="employee")
+    employee.status = "probation"
+    start = employee.hired_on or today
+    return _open("probation", filer, employee, pv, pol, today, reason="hire",
+                 due_on=clock.add_months(start, kp.months))
+
+
+def open_case(kind: str, filer: Person | None, employee: Person, *, reason: Any, severity: Any = None,
+              comment: Any = "", today: dt.date | None = None, related: Case | None = None) -> Case:
+    """Open a demotion or dismissal case. Misconduct is brought by the direct supervisor or HR, with a
+    severity whose sanctions (policy) include this kind; other grounds by HR or the system."""
+    today = today or clock.today()
+    if kind not in REASONS:
+        raise Invalid(f"unknown kind {kind!r}", field="kind")
+    pv, pol = active_policy()
+    _kind_policy_or_refuse(pol, kind)
+    if reason not in REASONS[kind]:
+        raise Invalid(f"reason must be one of {', '.join(REASONS[kind])}", field="reason")
+    if not isinstance(comment, str):
+        raise Invalid("comment must be text", field="comment")
+    if filer is not None:
+        hr = authority.hr_assignment_over(filer, employee.unit)
+        sup = authority.supervisor_assignment_over(filer, employee.unit)
+        if filer.id == employee.id or not (hr or (sup and reason == "misconduct")):
+            raise Forbidden(f"only HR over {employee.unit.code}, or the direct supervisor for misconduct, may "
+                            f"open a {kind} case for {employee.username}")
+    if reason == "misconduct":
+        if severity not in SEVERITIES:
+            raise Invalid(f"severity must be one of {', '.join(SEVERITIES)}", field="severity")
+        allowed = pol.sanctions.get(severity, ())
+        if kind not in allowed:
+            raise Refused(f"the policy allows {', '.join(allowed) or 'no sanction'} for {severity} misconduct, "
+                          f"not {kind}", field="severity")
+        if not comment.strip():
+            raise Refused("misconduct needs a comment stating the facts", field="comment")
+    elif severity is not None:
+        raise Invalid("severity is only for misconduct", field="severity")
+    if employee.status == "dismissed":
+        raise Refused(f"{employee.username} is no longer employed", field="employee")
+    if kind == "demotion":
+        if employee.level is None:
+            raise Refused(f"{employee.username} holds no grade of the ladder", field="employee")
+        if pol.level_index(employee.level) == 0:
+            raise Refused(f"{employee.username} is at the lowest level and cannot move down", field="employee")
+    return _open(kind, filer, employee, pv, pol, today, reason=reason, severity=severity,
+                 statement=comment.strip(), related_case=related)
+
+
 # --- firing actions ----------------------------------------------------------------------------------
 
 def fire(case: Case, action: str, actor: Person | None, data: dict[str, Any] | None = None, *,
@@ -176,7 +273,7 @@ def fire(case: Case, action: str, actor: Person | None, data: dict[str, Any] | N
     if not rb.machine.events[action].trigger(case, ctx=ctx):
         raise Refused(f"'{action}' is not possible: its conditions do not hold")
     if action in rb.decisions:
-        ctx.event_data.update(decision=True, step=rb.steps.get(from_state))
+        ctx.event_data.update(decision=True, step=rb.steps.get(from_state, from_state))
     if round_decision:
         ctx.event_data["round"] = case.round_id
     audit.append(case, action=action, actor=actor, role=role, unit=unit, from_state=from_state,
@@ -213,11 +310,16 @@ def available_actions(case: Case, person: Person) -> list[str]:
 
 def exclusions(case: Case, step: str | None) -> dict[int, str]:
     """Who may not act on `step`: the applicant (self), declared conflicts and, four eyes, whoever took a
-    decision of another step of the case (conflict)."""
+    decision of another step of the case (conflict) — where the case's state is one that decides."""
     excluded = {case.employee_id: "self"}
+    rb = rulebook(case.kind)
+    if not any(rb.can_fire(case.state, a) for a in rb.decisions):
+        step = None   # an administrative state (e.g. probation running): no decision, no four-eyes rule
+    if case.reason == "misconduct" and case.filed_by_id:
+        excluded.setdefault(case.filed_by_id, "conflict")    # who brings an accusation does not judge it
     for c in case.conflicts:
         excluded.setdefault(c.person_id, "conflict")
-    for ev in case.events:
+    for ev in case.events if step else ():
         if ev.data.get("decision") and ev.data.get("step") != step and ev.actor_id:
             excluded.setdefault(ev.actor_id, "conflict")
     return excluded
@@ -244,28 +346,32 @@ def _route_state(case: Case, rb: Rulebook, pol: Policy, today: dt.date, entering
         case.closed, case.step_unit, case.routing_reason, case.routing_from_unit = True, None, None, None
         case.deadline = None
         return
-    step = rb.steps.get(case.state)
-    if step is None:   # back with the applicant (returned)
-        case.step_unit, case.routing_reason, case.routing_from_unit, case.deadline = \
-            case.employee.unit, None, None, None
-        if not dry_run:
-            case.assignments.append(CaseAssignee(person=case.employee, duty="applicant", role="employee",
-                                                 unit=case.employee.unit))
+    special = rb.routes.get(case.state)
+    if special:
+        _route_to_person(case, special, pol, today, entering, dry_run)
         return
+    step = rb.steps[case.state]
     excluded = exclusions(case, step) if case.id else {case.employee_id: "self"}
     if entering:
         case.escalations = 0
-    found = routing.route(pol, case.employee, case.target_level, step, case.exceptional, excluded,
-                          case.escalations or 0)
+    if case.kind == "promotion":
+        found = routing.route(pol, case.employee, case.target_level, step, case.exceptional, excluded,
+                              case.escalations or 0)
+        days = pol.steps[step].deadline_days
+    else:
+        spec = pol.kind(case.kind).steps[step]
+        found = routing.route_at(pol, case.employee, spec.role, pol.org_level_index(spec.org_level), excluded,
+                                 step=step, escalations=case.escalations or 0)
+        days = spec.deadline_days
     if dry_run:
         return
     case.step_unit, case.routing_reason = found.unit, found.reason
     case.routing_from_unit = found.named_unit if found.reason in ("vacancy", "self", "conflict",
                                                                   "escalated") else None
     if entering or case.deadline is None:   # a new step, or an escalated one: the clock starts again
-        days = pol.steps[step].deadline_days
-        case.deadline = (case.effective_on if case.state == "approved"
-                         else clock.add_working_days(today, days, pol.holidays) if days else None)
+        case.deadline = (case.effective_on if case.state == "approved" else case.due_on
+                         if case.state == "in_probation" else
+                         clock.add_working_days(today, days, pol.holidays) if days else None)
     if case.state == "panel_scoring":
         _assign(case, found.people, "assign_panel", found.role, found.unit)
         if not any(s.component == "supervisor" for s in case.scores):
@@ -278,6 +384,46 @@ def _route_state(case: Case, rb: Rulebook, pol: Policy, today: dt.date, entering
     else:
         signed = set() if entering else _signed_in_this_step(case)
         _assign(case, [p for p in found.people if p.id not in signed], "decide", found.role, found.unit)
+
+
+def _route_to_person(case: Case, special: str, pol: Policy, today: dt.date, entering: bool,
+                     dry_run: bool) -> None:
+    """States whose assignee is a person, not the holders of a policy step: the applicant (returned, notice),
+    the direct supervisor (probation evaluation), an approver above the one who confirmed (appeal)."""
+    case.routing_reason, case.routing_from_unit = None, None
+    if special == "applicant":
+        case.step_unit = case.employee.unit
+        if case.state == "notice":
+            if entering:
+                case.deadline = today + dt.timedelta(days=pol.kind(case.kind).appeal_days)
+        else:
+            case.deadline = None
+        if not dry_run:
+            _assign(case, [case.employee], "applicant", "employee", case.employee.unit)
+        return
+    excluded = exclusions(case, case.state)
+    if special == "supervisor":
+        found = routing.supervisors_of(case.employee, {k: v for k, v in excluded.items() if k != case.employee_id})
+        if found is None:
+            raise Refused(f"{case.employee.username} has no supervisor to give the evaluation")
+        case.step_unit = found[0]
+        if entering:
+            case.deadline = case.due_on
+        if not dry_run:
+            _assign(case, found[1], "supervisor", "supervisor", found[0])
+        return
+    # special == "appeal": an approver one org level above the unit where the grounds were confirmed.
+    confirmed = next(ev for ev in reversed(case.events) if ev.action == "confirm_grounds")
+    unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == confirmed.unit))
+    found = routing.route_above(unit, "approver", excluded, case.state)
+    case.step_unit, case.routing_reason = found.unit, found.reason
+    case.routing_from_unit = found.named_unit if found.reason else None
+    if entering:
+        spec = pol.kind(case.kind).steps["review"]
+        case.deadline = clock.add_working_days(today, spec.deadline_days, pol.holidays) if spec.deadline_days \
+            else None
+    if not dry_run:
+        _assign(case, found.people, "decide", "approver", found.unit)
 
 
 def _assign(case: Case, people, duty: str, role: str, unit) -> None:
@@ -308,12 +454,14 @@ def refresh_assignments(person: Person, today: dt.date | None = None) -> list[Ca
 def due_for_tick(today: dt.date) -> list[tuple[int, str]]:
     """(case id, action) pairs that time has brought: promotions whose effective date has come, and steps
     overdue past the policy's escalation limit."""
+    soon = today + dt.timedelta(days=MAX_LEAD_DAYS)
     candidates = db.session.scalars(select(Case).where(Case.closed.is_(False), or_(
-        Case.effective_on <= today, Case.deadline < today)).order_by(Case.id))
+        Case.effective_on <= today, Case.deadline < today, Case.due_on <= soon)).order_by(Case.id))
     return [(c.id, action) for c in candidates for action in TIMED_ACTIONS if is_due(c, action, today)]
 
 
-TIMED_ACTIONS = ("make_effective", "escalate")
+TIMED_ACTIONS = ("make_effective", "escalate", "open_evaluation", "close_notice")
+MAX_LEAD_DAYS = 90   # the longest evaluation lead a policy may set
 
 
 def is_due(case: Case, action: str, today: dt.date) -> bool:
@@ -324,6 +472,11 @@ def is_due(case: Case, action: str, today: dt.date) -> bool:
         return case.effective_on is not None and case.effective_on <= today
     if action == "escalate":
         return rules.escalation_due(case, policy_for(case), today)
+    if action == "open_evaluation":
+        lead = policy_for(case).kind("probation").evaluation_lead_days
+        return case.due_on is not None and today >= case.due_on - dt.timedelta(days=lead)
+    if action == "close_notice":
+        return case.deadline is not None and today > case.deadline
     return False
 
 

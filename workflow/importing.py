@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import select
 
 from . import clock, directory, engine
-from .errors import WorkflowError
+from .errors import Refused, WorkflowError
 from .models import db, Case, OrgUnit, Person, Score
 from .models.org import ROLES
 from .policy import Policy
@@ -80,6 +80,7 @@ class ImportResult:
     passwords_set: int = 0
     scores_created: int = 0
     scores_updated: int = 0
+    probations_opened: int = 0
 
     def summary(self) -> str:
         parts = []
@@ -91,6 +92,8 @@ class ImportResult:
                          f"{self.passwords_set} passwords set)")
         if self.scores_created or self.scores_updated:
             parts.append(f"scores: {self.scores_created} created, {self.scores_updated} updated")
+        if self.probations_opened:
+            parts.append(f"probations opened: {self.probations_opened}")
         return "; ".join(parts) or "nothing to import"
 
 
@@ -631,6 +634,15 @@ def import_org(units: Source | None = None, people: Source | None = None, *, pol
             if r.password is not None:
                 directory.set_password(person, r.password, actor=actor, source="import")
                 result.passwords_set += 1
+    # 见习期 starts on import with status probation, once every role of the file is in place to route it.
+    if "probation" in pol.kinds:
+        for r in people_rows:
+            person = directory.person_by_username(r.username)
+            if person.status == "probation" and not db.session.scalar(select(Case.id).where(
+                    Case.employee_id == person.id, Case.kind == "probation", Case.closed.is_(False))):
+                with _at(people_table.name, r.line):
+                    engine.open_probation(person, None)
+                result.probations_opened += 1
     db.session.flush()
     return result
 
@@ -670,5 +682,5 @@ def _at(file: str, line: int):
     naming the row; the caller rolls back."""
     try:
         yield
-    except directory.DirectoryError as exc:
-        raise ImportRefused([Problem(file, line, exc.details.get("field"), exc.message)]) from exc
+    except (directory.DirectoryError, Refused) as exc:
+        raise ImportRefused([Problem(file, line, exc.details.get("field") or "status", exc.message)]) from exc

@@ -57,6 +57,35 @@ class Step:
 
 
 @dataclass(frozen=True)
+class KindStep:
+    """A step of a lifecycle case kind (probation, demotion, dismissal): who acts, at which org level."""
+    state: str
+    org_level: str
+    role: str
+    deadline_days: int | None
+
+
+@dataclass(frozen=True)
+class KindPolicy:
+    """The policy of one lifecycle case kind."""
+    kind: str
+    steps: dict[str, KindStep]
+    appeal_days: int = 7                  # the notice window, calendar days from entering `notice`
+    months: int | None = None             # probation: its length after hired_on
+    evaluation_lead_days: int = 7         # probation: tick opens the evaluation this many days ahead
+    first_grade: str | None = None        # probation: the first regular grade on confirmation
+    extend_max_months: int | None = None  # probation: the longest extension
+    tier_after: str = "top"               # demotion: tier in the lower level: top, bottom or same
+
+
+# Lifecycle kinds: the states whose assignees the policy names (org level and role).
+KIND_STEPS = {"probation": ("in_probation", "hr_review"), "demotion": ("review", "hr_approval"),
+              "dismissal": ("review", "hr_approval", "final_approval")}
+SEVERITIES = ("minor", "major", "severe")
+SANCTIONS = ("demotion", "standby", "dismissal")
+
+
+@dataclass(frozen=True)
 class Rule:
     """One eligibility rule: a type from workflow.rules.RULE_TYPES and its parameters."""
     type: str
@@ -103,6 +132,8 @@ class Policy:
     holidays: frozenset[dt.date]
     hash: str
     document: dict[str, Any] = field(repr=False, compare=False)
+    kinds: dict[str, KindPolicy] = field(default_factory=dict)
+    sanctions: dict[str, tuple[str, ...]] = field(default_factory=dict)   # misconduct severity -> allowed
     ratios: dict[str, Ratio] = field(default_factory=dict)        # level -> its cap or target share
     round_min_composite: float | None = None                      # rounds: nobody below it is promoted
     tie_break: tuple[str, ...] = TIE_BREAK_KEYS                   # rounds: the ranking order
@@ -111,6 +142,12 @@ class Policy:
         """The level's hard cap (a share of headcount), or None when it has none."""
         ratio = self.ratios.get(level)
         return ratio.share if ratio is not None and ratio.kind == "cap" else None
+
+    def kind(self, kind: str) -> KindPolicy:
+        """The policy of a lifecycle kind; a Refused-like KeyError when the policy has no such section."""
+        if kind not in self.kinds:
+            raise KeyError(kind)
+        return self.kinds[kind]
 
     @property
     def label(self) -> str:
@@ -323,7 +360,8 @@ def _join(path: str, key: str) -> str:
 
 TOP_KEYS_REQUIRED = ("policy", "version", "name", "org_levels", "education", "ladder", "steps", "authority",
                      "eligibility", "scoring")
-TOP_KEYS_OPTIONAL = ("exceptional", "scores", "effective", "calendar", "ratios", "rounds")
+TOP_KEYS_OPTIONAL = ("exceptional", "scores", "effective", "calendar", "probation", "demotion", "dismissal",
+                     "misconduct", "ratios", "rounds")
 
 
 def from_document(doc: Any, source: str) -> Policy:
@@ -436,6 +474,16 @@ def from_document(doc: Any, source: str) -> Policy:
         except ValueError:
             v.fail(f"calendar.holidays[{i}]", f"'{d}' is not a date YYYY-MM-DD")
 
+    kinds = {k: _kind_policy(v, doc[k], k, org_ids, ladder) for k in KIND_STEPS if k in doc}
+    sanctions = {}
+    if "misconduct" in doc:
+        v.mapping(doc["misconduct"], "misconduct", SEVERITIES)
+        for sev in SEVERITIES:
+            allowed = v.seq(doc["misconduct"][sev], f"misconduct.{sev}")
+            for i, sanction in enumerate(allowed):
+                v.one_of(sanction, f"misconduct.{sev}[{i}]", SANCTIONS, "sanction")
+            sanctions[sev] = tuple(allowed)
+
     ratios, min_composite, tie_break = _rounds_section(v, doc, level_ids)
 
     canonical_doc = json.loads(canonical(doc))
@@ -448,8 +496,49 @@ def from_document(doc: Any, source: str) -> Policy:
         score_kinds=score_kinds, weights={k: float(w) for k, w in weights.items()}, panel_min_size=panel_min,
         trim_at_least=trim_at_least, effective_when=eff["when"], holidays=frozenset(holidays),
         hash=hashlib.sha256(canonical(canonical_doc).encode()).hexdigest(), document=canonical_doc,
-        ratios=ratios, round_min_composite=min_composite, tie_break=tie_break,
+        kinds=kinds, sanctions=sanctions, ratios=ratios, round_min_composite=min_composite, tie_break=tie_break,
     )
+
+
+def _kind_policy(v: _V, section: Any, kind: str, org_ids: list[str], ladder: list[dict]) -> KindPolicy:
+    extra = {"probation": ("months", "evaluation_lead_days", "first_grade", "extend_max_months"),
+             "demotion": ("appeal_days", "tier_after"), "dismissal": ("appeal_days",)}[kind]
+    v.mapping(section, kind, ("steps",), extra)
+    v.mapping(section["steps"], f"{kind}.steps", KIND_STEPS[kind])
+    steps = {}
+    for state in KIND_STEPS[kind]:
+        p = f"{kind}.steps.{state}"
+        s = v.mapping(section["steps"][state], p, ("org_level", "role"), ("deadline_days",))
+        v.one_of(s["org_level"], f"{p}.org_level", org_ids, "org level")
+        v.one_of(s["role"], f"{p}.role", ROLES, "role")
+        if s.get("deadline_days") is not None:
+            v.number(s["deadline_days"], f"{p}.deadline_days", lo=1, hi=365, integer=True)
+        steps[state] = KindStep(state, s["org_level"], s["role"], s.get("deadline_days"))
+    out: dict[str, Any] = {"kind": kind, "steps": steps}
+    if "appeal_days" in section:
+        out["appeal_days"] = v.number(section["appeal_days"], f"{kind}.appeal_days", lo=1, hi=90, integer=True)
+    if kind == "probation":
+        for key in ("months",):
+            if key not in section:
+                v.fail(f"{kind}.{key}", "is required")
+        out["months"] = v.number(section["months"], "probation.months", lo=1, hi=36, integer=True)
+        if "evaluation_lead_days" in section:
+            out["evaluation_lead_days"] = v.number(section["evaluation_lead_days"],
+                                                   "probation.evaluation_lead_days", lo=0, hi=90, integer=True)
+        if "extend_max_months" in section:
+            out["extend_max_months"] = v.number(section["extend_max_months"], "probation.extend_max_months",
+                                                lo=1, hi=24, integer=True)
+        first = v.text(section.get("first_grade") or v.fail("probation.first_grade", "is required"),
+                       "probation.first_grade")
+        level, _, tier = first.rpartition("-") if "-" in first else (first, "", "1")
+        known = {lv["id"]: lv["tiers"] for lv in ladder}
+        if level not in known or not tier.isdigit() or not 1 <= int(tier) <= known[level]:
+            v.fail("probation.first_grade", f"'{first}' is not a grade of the ladder (LEVEL or LEVEL-TIER)")
+        out["first_grade"] = f"{level}-{int(tier)}"
+    if kind == "demotion" and "tier_after" in section:
+        out["tier_after"] = v.one_of(section["tier_after"], "demotion.tier_after", ("top", "bottom", "same"))
+    return KindPolicy(**out)
+
 
 def _rounds_section(v: _V, doc: dict, level_ids: list[str]) -> tuple[dict[str, Ratio], float | None, tuple]:
     """`ratios` (per level: a cap or a target share of headcount) and `rounds` (the minimum composite and

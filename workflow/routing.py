@@ -48,11 +48,19 @@ def step_level_index(policy: Policy, target_level: str, step: str, exceptional: 
 
 def route(policy: Policy, employee: Person, target_level: str, step: str, exceptional: bool,
           excluded: dict[int, str], escalations: int = 0) -> Route:
-    """Route a step. `excluded` maps person id -> 'self' or 'conflict' for people who may not act;
+    """Route a promotion step by the authority matrix (see route_at)."""
+    return route_at(policy, employee, policy.steps[step].role,
+                    step_level_index(policy, target_level, step, exceptional), excluded, step=step,
+                    escalations=escalations, exceptional=exceptional)
+
+
+def route_at(policy: Policy, employee: Person, role: str, level_index: int, excluded: dict[int, str], *,
+             step: str, escalations: int = 0, exceptional: bool = False) -> Route:
+    """Route a step to the holders of `role` at the employee's nearest ancestor at or above the org level
+    `level_index`. `excluded` maps person id -> 'self' or 'conflict' for people who may not act;
     `escalations` sends it that many units further up (an overdue step). Raises Refused when nobody up to
     the root can act."""
-    role = policy.steps[step].role
-    start = unit_at_or_above(employee.unit, step_level_index(policy, target_level, step, exceptional), policy)
+    start = unit_at_or_above(employee.unit, level_index, policy)
     reason, named = None, start
     if escalations:
         chain = start.ancestors()
@@ -75,6 +83,17 @@ def route(policy: Policy, employee: Person, target_level: str, step: str, except
                 reason = "conflict"
     raise Refused(f"nobody from {start.code} up to the root holds '{role}' and may act on the step "
                   f"'{step}' for {employee.username}", step=step, unit=start.code)
+
+
+def route_above(unit: OrgUnit, role: str, excluded: dict[int, str], step: str) -> Route:
+    """Holders of `role` one unit above `unit` (an appeal is heard above the one who decided), walking up on
+    vacancy; at the root, the other holders there."""
+    start = unit.parent or unit
+    for u in start.ancestors():
+        able = tuple(p for p in holders(role, u) if p.id not in excluded)
+        if able:
+            return Route(u, role, able, None if u is start else "vacancy", start)
+    raise Refused(f"nobody above {unit.code} holds '{role}' and may hear the appeal", step=step)
 
 
 def supervisors_of(employee: Person, excluded: dict[int, str] | None = None) -> tuple[OrgUnit, list[Person]] | None:

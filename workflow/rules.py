@@ -312,3 +312,82 @@ def scoring_complete(event) -> bool:
     members = {m.person_id for m in case.panel}
     return (len(members) >= ctx.policy.panel_min_size and members <= scored
             and any(s.component == "supervisor" for s in case.scores))
+
+
+# --- guards of the lifecycle kinds ------------------------------------------------------------------------
+
+def require_statement(event) -> None:
+    ctx = _ctx(event)
+    statement = ctx.data.get("statement")
+    if statement is not None and not isinstance(statement, str):
+        raise Invalid("statement must be text", field="statement")
+    if not (statement or "").strip():
+        raise Refused(f"'{ctx.action}' needs a statement", field="statement")
+
+
+def require_inside_window(event) -> None:
+    """The notice window (申诉期) is still open."""
+    ctx = _ctx(event)
+    if ctx.case.deadline and ctx.today > ctx.case.deadline:
+        raise Refused(f"the notice window ended on {ctx.case.deadline.isoformat()}")
+
+
+def require_window_over(event) -> None:
+    ctx = _ctx(event)
+    if ctx.case.deadline and ctx.today <= ctx.case.deadline:
+        raise Refused(f"the notice window is open until {ctx.case.deadline.isoformat()}")
+
+
+def require_evaluation_window(event) -> None:
+    """`tick` opens the evaluation `evaluation_lead_days` before the probation ends; HR may open it early."""
+    ctx = _ctx(event)
+    if ctx.actor is None:
+        lead = ctx.policy.kind("probation").evaluation_lead_days
+        if ctx.case.due_on is None or ctx.today < ctx.case.due_on - dt.timedelta(days=lead):
+            raise Refused("the probation evaluation is not due yet")
+
+
+def require_evaluation_form(event) -> None:
+    form = _ctx(event).data.get("form", {})
+    if form is None:
+        form = {}
+    if not isinstance(form, dict) or not all(isinstance(k, str) and isinstance(v, (str, int, float))
+                                             and not isinstance(v, bool) for k, v in form.items()):
+        raise Invalid("form must be an object of answers (text or numbers)", field="form")
+    _ctx(event).data["form"] = form
+
+
+def require_extension(event) -> None:
+    ctx = _ctx(event)
+    months = ctx.data.get("months")
+    if isinstance(months, str) and months.strip().isdigit():
+        months = int(months)
+    if isinstance(months, bool) or not isinstance(months, int):
+        raise Invalid("months must be a whole number", field="months")
+    longest = ctx.policy.kind("probation").extend_max_months
+    if longest is None:
+        raise Refused("the policy allows no extension of probation")
+    if ctx.case.extensions:
+        raise Refused("the probation was extended once already")
+    if not 1 <= months <= longest:
+        raise Refused(f"an extension is 1 to {longest} months, not {months}", field="months")
+    ctx.data["months"] = months
+
+
+def require_fail_outcome(event) -> None:
+    outcome = _ctx(event).data.get("outcome")
+    if outcome not in ("dismissal", "transfer"):
+        raise Refused("outcome must be 'dismissal' or 'transfer'", field="outcome")
+
+
+def require_transfer_unit(event) -> None:
+    ctx = _ctx(event)
+    code = ctx.data.get("unit")
+    if not isinstance(code, str) or not code.strip():
+        raise Invalid("unit must be a unit code", field="unit")
+    unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == code.strip()))
+    if unit is None:
+        raise Refused(f"no unit '{code}'", field="unit")
+    if unit.id == ctx.case.employee.unit_id:
+        raise Refused("a transfer goes to another unit", field="unit")
+    ctx.data["unit"] = unit

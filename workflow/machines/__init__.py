@@ -10,7 +10,7 @@ from types import ModuleType
 
 from transitions import Machine
 
-from . import promotion
+from . import demotion, dismissal, probation, promotion
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Rulebook:
     decisions: frozenset[str]
     version_free: frozenset[str]
     transitions: tuple[dict, ...]
+    routes: dict[str, str]              # states routed to a person, not by the policy: applicant, supervisor, appeal
     round_actions: frozenset[str] = frozenset()   # taken on a round's cases by the round's decision
     round_only: frozenset[str] = frozenset()      # ... and only there
 
@@ -50,13 +51,13 @@ def build(module: ModuleType) -> Rulebook:
         terminal=frozenset(module.TERMINAL), steps=dict(module.STEPS), actors=dict(module.ACTORS),
         automatic=tuple(module.AUTOMATIC), system_also=frozenset(module.SYSTEM_ALSO),
         decisions=frozenset(module.DECISIONS), version_free=frozenset(module.VERSION_FREE),
-        transitions=tuple(module.TRANSITIONS),
+        transitions=tuple(module.TRANSITIONS), routes=dict(getattr(module, "ROUTES", {})),
         round_actions=frozenset(getattr(module, "ROUND_ACTIONS", ())),
         round_only=frozenset(getattr(module, "ROUND_ONLY", ())),
     )
 
 
-RULEBOOKS: dict[str, Rulebook] = {m.KIND: build(m) for m in (promotion,)}
+RULEBOOKS: dict[str, Rulebook] = {m.KIND: build(m) for m in (promotion, probation, demotion, dismissal)}
 
 
 def rulebook(kind: str) -> Rulebook:

@@ -12,16 +12,20 @@ TERMINAL = ["effective", "rejected", "withdrawn", "not_selected"]
 STEPS = {"qualification_review": "qualification_review", "panel_scoring": "panel_scoring",
          "hr_approval": "hr_approval", "approved": "hr_approval"}
 
+# States routed to a person rather than by the policy.
+ROUTES = {"returned": "applicant"}
+
 # Who takes an action: an assignee with that duty, or the applicant.
 ACTORS = {
     "qualify": "decide", "return": "decide", "reject": "decide", "approve": "decide",
     "make_effective": "decide", "assign_panel": "assign_panel", "score": "panel",
     "supervisor_score": "supervisor", "resubmit": "applicant", "withdraw": "applicant",
-    "declare_conflict": "any_assignee", "escalate": "system", "reroute": "system",
+    "declare_conflict": "any_assignee", "escalate": "system", "reroute": "system", "close": "system",
     "not_select": "decide",
 }
 AUTOMATIC = ["scoring_complete"]          # fired by the engine as `system` when their conditions hold
-SYSTEM_ALSO = ["make_effective", "escalate", "reroute"]   # taken as `system` by tick or a role change
+SYSTEM_ALSO = ["make_effective", "escalate", "reroute", "close"]   # taken as `system` (tick, a role change,
+#                                                                   the employment ending)
 DECISIONS = ["qualify", "return", "reject", "approve", "score", "supervisor_score", "not_select"]   # four eyes
 VERSION_FREE = ["score", "supervisor_score"]   # concurrent scorers never block each other
 # A round's cases in hr_approval are decided together by its decision (approve up to the quota, not_select
@@ -61,6 +65,7 @@ TRANSITIONS = [
     {"trigger": "escalate", "source": ["qualification_review", "panel_scoring", "hr_approval"], "dest": None,
      "prepare": r.require_overdue, "before": fx.escalate},
     {"trigger": "reroute", "source": _ASSIGNED, "dest": None, "before": fx.reroute},
+    {"trigger": "close", "source": _OPEN, "dest": "withdrawn", "prepare": r.require_comment},
     {"trigger": "declare_conflict", "source": _ASSIGNED, "dest": None, "prepare": r.require_comment,
      "before": fx.declare_conflict},
 ]

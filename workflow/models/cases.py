@@ -32,7 +32,7 @@ class Case(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
     employee_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
-    filed_by_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    filed_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))   # None: the system
     policy_version_id: Mapped[int] = mapped_column(ForeignKey("policy_versions.id"))
     state: Mapped[str] = mapped_column(String(40), index=True)
     closed: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -49,6 +49,13 @@ class Case(db.Model):
     escalations: Mapped[int] = mapped_column(Integer, default=0)   # units the current step went up by tick
     deadline: Mapped[dt.date | None] = mapped_column(Date)
     effective_on: Mapped[dt.date | None] = mapped_column(Date)
+    # Lifecycle kinds: why the case was opened, how serious, when probation ends, what it led to.
+    reason: Mapped[str | None] = mapped_column(String(40))
+    severity: Mapped[str | None] = mapped_column(String(10))
+    due_on: Mapped[dt.date | None] = mapped_column(Date)
+    extensions: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    related_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     eligibility: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     eligible: Mapped[bool | None] = mapped_column(Boolean)
     annual_performance: Mapped[float | None] = mapped_column(Float)
@@ -66,7 +73,8 @@ class Case(db.Model):
     __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 
     employee: Mapped[Person] = relationship(foreign_keys=[employee_id])
-    filed_by: Mapped[Person] = relationship(foreign_keys=[filed_by_id])
+    filed_by: Mapped[Person | None] = relationship(foreign_keys=[filed_by_id])
+    related_case: Mapped[Case | None] = relationship(remote_side=[id], foreign_keys=[related_case_id])
     policy_version: Mapped[PolicyVersion] = relationship()
     round: Mapped[Round | None] = relationship(back_populates="cases")
     step_unit: Mapped[OrgUnit | None] = relationship(foreign_keys=[step_unit_id])
