@@ -99,6 +99,8 @@ def holds_assignment(person: Person, a: CaseAssignee) -> bool:
     stored when a step starts.)"""
     if a.duty == "applicant":
         return True
+    if person.status == "dismissed":
+        return False
     if a.duty == "panel":
         return any(ra.role == "panel" and ra.unit.contains(a.case.step_unit) for ra in person.roles)
     return any(ra.role == a.role and ra.unit_id == a.unit_id for ra in person.roles)

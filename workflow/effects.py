@@ -196,9 +196,10 @@ def _set_grade(ctx: ActionContext, level: str, tier: int, day) -> None:
 def confirm_probation(event) -> None:
     """转正: the first regular grade of the policy; the person is active."""
     ctx = ctx_of(event)
-    level, tier = ctx.policy.parse_grade(ctx.policy.kind("probation").first_grade)
-    ctx.case.target_level, ctx.case.target_tier = level, tier
-    _set_grade(ctx, level, tier, ctx.today)
+    if ctx.case.employee.level is None:   # transferred staff keep the grade they hold
+        level, tier = ctx.policy.parse_grade(ctx.policy.kind("probation").first_grade)
+        ctx.case.target_level, ctx.case.target_tier = level, tier
+        _set_grade(ctx, level, tier, ctx.today)
     ctx.case.employee.status = "active"
     ctx.case.outcome = "confirmed"
 
@@ -262,3 +263,5 @@ def dismiss(event) -> None:
         engine.fire(other, "close", None, {"comment": f"the employment ended (dismissal case {ctx.case.id})"},
                     today=ctx.today)
     ctx.event_data["closed_cases"] = [c.id for c in others]
+    # Cases waiting on the person in one of their roles go to whoever holds it now.
+    ctx.event_data["rerouted_cases"] = [c.id for c in engine.refresh_assignments(emp, ctx.today)]

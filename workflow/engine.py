@@ -200,6 +200,9 @@ def open_probation(employee: Person, filer: Person | None = None, today: dt.date
         raise Forbidden(f"only HR over {employee.unit.code} may start a probation for {employee.username}")
     if employee.status == "dismissed":
         raise Refused(f"{employee.username} is no longer employed", field="employee")
+    if employee.status != "probation" and employee.level is not None:
+        raise Refused(f"{employee.username} is active at {employee.grade}; a probation is for new or "
+                      f"transferred staff in status probation", field="employee")
     employee.status = "probation"
     start = employee.hired_on or today
     return _open("probation", filer, employee, pv, pol, today, reason="hire",

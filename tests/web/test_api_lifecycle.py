@@ -149,9 +149,6 @@ class TestProbation:
         assert case["outcome"] == "transfer"
         assert ok(api("hr_b1").get("/cases?kind=dismissal"))["total"] == 0
 
-    @pytest.mark.xfail(strict=True, reason="engine: open_probation accepts an active, graded employee, "
-                                           "sets them to probation, and confirm then overwrites their grade "
-                                           "with the policy's first grade")
     def test_a_probation_is_only_for_someone_in_probation(self, bank, api):
         resp = api("hr_b1").post("/cases", {"kind": "probation", "employee": "emp"})   # manager-3, active
         assert resp.status_code == 422, resp.get_json()
@@ -384,9 +381,6 @@ def test_a_hr_accusation_is_judged_by_other_hr(bank, api, app):
         "hr_approval", "R1", "conflict", ["hr_r1"])
 
 
-@pytest.mark.xfail(strict=True, reason="engine: a dismissal that takes effect closes the person's own cases "
-                                       "but leaves them the assignee of the cases waiting on them, which "
-                                       "nobody can then decide")
 def test_cases_waiting_on_a_dismissed_person_move_on(bank, api, app):
     waiting = ok(api("hr_b1").post("/cases", {"kind": "demotion", "employee": "emp2", "reason": "absence",
                                               "comment": "缺勤"}), 201)
