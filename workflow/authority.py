@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select, false
+from sqlalchemy import and_, false, or_, select
 
 from .errors import Forbidden
 from .machines import Rulebook
@@ -51,6 +51,14 @@ def can(actor: Person | None, case: Case, action: str, rb: Rulebook, round_decis
             return Decision(True)
         opener = case.filed_by.username if case.filed_by else "the system"
         return Decision(False, f"only who opened the case ({opener}) may {action} it")
+    if duty == "in_scope":
+        if actor.id == case.employee_id:
+            return Decision(False, "the applicant cannot object to their own promotion")
+        if not in_publicity_scope(actor, case):
+            return Decision(False, "only people in the publicity's scope may object")
+        if any(ev.action == "object" and ev.actor_id == actor.id for ev in case.events):
+            return Decision(False, "you have already objected")
+        return Decision(True)
     if duty == "any_assignee":
         if any(a.person_id == actor.id for a in case.assignments):
             return Decision(True)
@@ -117,6 +125,8 @@ def capacity(actor: Person | None, case: Case, action: str, rb: Rulebook,
     duty = rb.actors.get(action)
     if duty == "applicant" or (duty == "any_assignee" and actor.id == case.employee_id):
         return "employee", case.employee.unit.code
+    if duty == "in_scope":
+        return "employee", actor.unit.code
     if duty == "initiator":
         ra = hr_assignment_over(actor, case.employee.unit) or supervisor_assignment_over(actor, case.employee.unit)
         return (ra.role, ra.unit.code) if ra else (None, None)
@@ -161,6 +171,7 @@ def visible_filter(person: Person):
         Case.id.in_(select(CaseAssignee.case_id).where(CaseAssignee.person_id == person.id)),
         Case.id.in_(select(PanelMember.case_id).where(PanelMember.person_id == person.id)),
         Case.id.in_(select(Event.case_id).where(Event.actor_id == person.id)),
+        and_(Case.state == "publicity", Case.step_unit_id.in_([u.id for u in person.unit.ancestors()])),
     ]
     units = _subtree_units(person)
     if units:
@@ -170,8 +181,14 @@ def visible_filter(person: Person):
     return or_(*conds) if conds else false()
 
 
+def in_publicity_scope(person: Person, case: Case) -> bool:
+    """公示: a promotion in publicity is listed for everyone in the unit that approved it."""
+    return (case.state == "publicity" and case.step_unit is not None and person.status != "dismissed"
+            and case.step_unit.contains(person.unit))
+
+
 def can_see(person: Person, case: Case) -> bool:
-    if person.id in (case.employee_id, case.filed_by_id):
+    if person.id in (case.employee_id, case.filed_by_id) or in_publicity_scope(person, case):
         return True
     if any(a.person_id == person.id for a in case.assignments) or any(m.person_id == person.id for m in case.panel):
         return True

@@ -223,6 +223,11 @@ def fail_probation(event) -> None:
     ctx.event_data["outcome"] = ctx.case.outcome
 
 
+def record_objection(event) -> None:
+    ctx = ctx_of(event)
+    ctx.event_data["statement"] = ctx.data["statement"].strip()
+
+
 def record_appeal(event) -> None:
     ctx = ctx_of(event)
     ctx.event_data["statement"] = ctx.data["statement"].strip()

@@ -371,6 +371,8 @@ def _route_state(case: Case, rb: Rulebook, pol: Policy, today: dt.date, entering
     case.step_unit, case.routing_reason = found.unit, found.reason
     case.routing_from_unit = found.named_unit if found.reason in ("vacancy", "self", "conflict",
                                                                   "escalated") else None
+    if case.state == "publicity":
+        days = pol.publicity_days
     if entering or case.deadline is None:   # a new step, or an escalated one: the clock starts again
         case.deadline = (case.effective_on if case.state == "approved" else case.due_on
                          if case.state == "in_probation" else
@@ -463,7 +465,7 @@ def due_for_tick(today: dt.date) -> list[tuple[int, str]]:
     return [(c.id, action) for c in candidates for action in TIMED_ACTIONS if is_due(c, action, today)]
 
 
-TIMED_ACTIONS = ("make_effective", "escalate", "open_evaluation", "close_notice")
+TIMED_ACTIONS = ("make_effective", "escalate", "open_evaluation", "close_notice", "end_publicity")
 MAX_LEAD_DAYS = 90   # the longest evaluation lead a policy may set
 
 
@@ -480,6 +482,8 @@ def is_due(case: Case, action: str, today: dt.date) -> bool:
         return case.due_on is not None and today >= case.due_on - dt.timedelta(days=lead)
     if action == "close_notice":
         return case.deadline is not None and today > case.deadline
+    if action == "end_publicity":
+        return case.deadline is not None and today > case.deadline and not rules.pending_objections(case)
     return False
 
 

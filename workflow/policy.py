@@ -133,6 +133,7 @@ class Policy:
     hash: str
     document: dict[str, Any] = field(repr=False, compare=False)
     kinds: dict[str, KindPolicy] = field(default_factory=dict)
+    publicity_days: int | None = None   # 公示: working days between HR approval and taking effect
     sanctions: dict[str, tuple[str, ...]] = field(default_factory=dict)   # misconduct severity -> allowed
     ratios: dict[str, Ratio] = field(default_factory=dict)        # level -> its cap or target share
     round_min_composite: float | None = None                      # rounds: nobody below it is promoted
@@ -361,7 +362,7 @@ def _join(path: str, key: str) -> str:
 TOP_KEYS_REQUIRED = ("policy", "version", "name", "org_levels", "education", "ladder", "steps", "authority",
                      "eligibility", "scoring")
 TOP_KEYS_OPTIONAL = ("exceptional", "scores", "effective", "calendar", "probation", "demotion", "dismissal",
-                     "misconduct", "ratios", "rounds")
+                     "misconduct", "publicity", "ratios", "rounds")
 
 
 def from_document(doc: Any, source: str) -> Policy:
@@ -475,6 +476,10 @@ def from_document(doc: Any, source: str) -> Policy:
             v.fail(f"calendar.holidays[{i}]", f"'{d}' is not a date YYYY-MM-DD")
 
     kinds = {k: _kind_policy(v, doc[k], k, org_ids, ladder) for k in KIND_STEPS if k in doc}
+    publicity_days = None
+    if doc.get("publicity") is not None:
+        pub = v.mapping(doc["publicity"], "publicity", ("working_days",))
+        publicity_days = v.number(pub["working_days"], "publicity.working_days", lo=1, hi=30, integer=True)
     sanctions = {}
     if "misconduct" in doc:
         v.mapping(doc["misconduct"], "misconduct", SEVERITIES)
@@ -496,7 +501,7 @@ def from_document(doc: Any, source: str) -> Policy:
         score_kinds=score_kinds, weights={k: float(w) for k, w in weights.items()}, panel_min_size=panel_min,
         trim_at_least=trim_at_least, effective_when=eff["when"], holidays=frozenset(holidays),
         hash=hashlib.sha256(canonical(canonical_doc).encode()).hexdigest(), document=canonical_doc,
-        kinds=kinds, sanctions=sanctions, ratios=ratios, round_min_composite=min_composite, tie_break=tie_break,
+        kinds=kinds, sanctions=sanctions, publicity_days=publicity_days, ratios=ratios, round_min_composite=min_composite, tie_break=tie_break,
     )
 
 

@@ -304,6 +304,34 @@ def effective_on_approval(event) -> bool:
     return _ctx(event).policy.effective_when == "on_approval"
 
 
+def has_publicity(event) -> bool:
+    return _ctx(event).policy.publicity_days is not None
+
+
+def pending_objections(case) -> int:
+    """Objections filed in the publicity since HR last upheld the promotion."""
+    pending = 0
+    for ev in case.events:
+        if ev.action == "object":
+            pending += 1
+        elif ev.action == "uphold":
+            pending = 0
+    return pending
+
+
+def require_pending_objection(event) -> None:
+    if not pending_objections(_ctx(event).case):
+        raise Refused("there is no objection to answer")
+
+
+def require_publicity_over(event) -> None:
+    ctx = _ctx(event)
+    if ctx.case.deadline and ctx.today <= ctx.case.deadline:
+        raise Refused(f"the publicity runs until {ctx.case.deadline.isoformat()}")
+    if pending_objections(ctx.case):
+        raise Refused("an objection is waiting for HR's answer")
+
+
 def scoring_complete(event) -> bool:
     """The panel (at least its minimum size) and the supervisor have all scored."""
     ctx = _ctx(event)

@@ -123,7 +123,8 @@ def test_transition_table(bank, walk, state, action, actor, data, expected):
 def test_table_covers_every_action_of_the_rulebook():
     actions = {row[1] for row in TABLE}
     people_actions = {a for a, duty in rulebook("promotion").actors.items() if duty != "system"}
-    assert people_actions - {"make_effective", "declare_conflict"} <= actions
+    # make_effective, declare_conflict and the publicity's object/uphold/overturn have tests of their own
+    assert people_actions - {"make_effective", "declare_conflict", "object", "uphold", "overturn"} <= actions
 
 
 def test_composite_uses_the_policy_weights(bank, walk):
@@ -407,3 +408,46 @@ def test_a_role_taken_away_behind_the_engine_stops_the_assignee(bank, walk):
     db.session.commit()
     assert [m.person.username for m in case.panel] == ["panel1", "panel3"]
     assert "panel2" not in {p.username for p in case.assignee_people()}
+
+
+class TestPublicity:
+    """公示: between HR approval and effect, for everyone in the approving unit's scope."""
+
+    @pytest.fixture
+    def published(self, bank, walk, tmp_path):
+        engine.activate_policy(variant(tmp_path, publicity={"working_days": 5}), "publicity")
+        db.session.commit()
+        case = walk.to_hr(walk.file())
+        walk.act(case, "approve", "hr_b1")
+        assert (case.state, case.deadline, case.step_unit.code) == ("publicity", dt.date(2026, 3, 9), "B1")
+        return case
+
+    def test_without_objection_tick_makes_it_effective(self, published):
+        from workflow import authority
+        assert authority.can_see(person("emp2"), published)          # a colleague in B1 sees it
+        assert not authority.can_see(person("far"), published)       # someone in B3 does not
+        assert engine.due_for_tick(dt.date(2026, 3, 9)) == []
+        assert engine.due_for_tick(dt.date(2026, 3, 10)) == [(published.id, "end_publicity")]
+        engine.fire(published, "end_publicity", None, today=dt.date(2026, 3, 10))
+        db.session.commit()
+        assert published.state == "effective" and person("emp").grade == "senior-1"
+
+    def test_an_objection_waits_for_hr(self, published, walk):
+        with pytest.raises(Forbidden):
+            engine.fire(published, "object", person("emp"), {"statement": "x"})
+        db.session.rollback()
+        with pytest.raises(Forbidden):
+            engine.fire(published, "object", person("far"), {"statement": "x"})
+        db.session.rollback()
+        walk.act(published, "object", "emp2", statement="该员工2025年有客户投诉未处理")
+        with pytest.raises(Forbidden, match="already"):
+            engine.fire(published, "object", person("emp2"), {"statement": "again"})
+        db.session.rollback()
+        assert engine.due_for_tick(dt.date(2026, 3, 10)) == []       # the objection holds it
+        walk.act(published, "uphold", "hr_b1", comment="经核查，投诉已妥善处理")
+        assert engine.due_for_tick(dt.date(2026, 3, 10)) == [(published.id, "end_publicity")]
+
+    def test_hr_overturns(self, published, walk):
+        walk.act(published, "object", "emp2", statement="材料不实")
+        walk.act(published, "overturn", "hr_b1", comment="核实材料不实，撤销晋级")
+        assert published.state == "rejected" and person("emp").grade == "manager-3"

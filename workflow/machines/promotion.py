@@ -4,13 +4,13 @@ from .. import rules as r
 
 KIND = "promotion"
 CREATED = "qualification_review"     # `create` files the case (submitted) straight into qualification review
-STATES = ["submitted", "qualification_review", "returned", "panel_scoring", "hr_approval", "approved",
-          "effective", "rejected", "withdrawn", "not_selected"]
+STATES = ["submitted", "qualification_review", "returned", "panel_scoring", "hr_approval", "publicity",
+          "approved", "effective", "rejected", "withdrawn", "not_selected"]
 TERMINAL = ["effective", "rejected", "withdrawn", "not_selected"]
 
 # The policy step whose authority acts while the case is in a state.
 STEPS = {"qualification_review": "qualification_review", "panel_scoring": "panel_scoring",
-         "hr_approval": "hr_approval", "approved": "hr_approval"}
+         "hr_approval": "hr_approval", "publicity": "hr_approval", "approved": "hr_approval"}
 
 # States routed to a person rather than by the policy.
 ROUTES = {"returned": "applicant"}
@@ -21,20 +21,22 @@ ACTORS = {
     "make_effective": "decide", "assign_panel": "assign_panel", "score": "panel",
     "supervisor_score": "supervisor", "resubmit": "applicant", "withdraw": "applicant",
     "declare_conflict": "any_assignee", "escalate": "system", "reroute": "system", "close": "system",
-    "not_select": "decide",
+    "not_select": "decide", "object": "in_scope", "uphold": "decide", "overturn": "decide",
+    "end_publicity": "system",
 }
 AUTOMATIC = ["scoring_complete"]          # fired by the engine as `system` when their conditions hold
-SYSTEM_ALSO = ["make_effective", "escalate", "reroute", "close"]   # taken as `system` (tick, a role change,
+SYSTEM_ALSO = ["make_effective", "escalate", "reroute", "close", "end_publicity"]   # taken as `system` (tick, a role change,
 #                                                                   the employment ending)
-DECISIONS = ["qualify", "return", "reject", "approve", "score", "supervisor_score", "not_select"]   # four eyes
+DECISIONS = ["qualify", "return", "reject", "approve", "score", "supervisor_score", "not_select", "uphold",
+             "overturn"]   # four eyes
 VERSION_FREE = ["score", "supervisor_score"]   # concurrent scorers never block each other
 # A round's cases in hr_approval are decided together by its decision (approve up to the quota, not_select
 # the rest), by HR at the round's unit or above; `not_select` exists only there (workflow/rounds.py).
 ROUND_ACTIONS = ["approve", "not_select"]
 ROUND_ONLY = ["not_select"]
 
-_OPEN = ["qualification_review", "returned", "panel_scoring", "hr_approval", "approved"]
-_ASSIGNED = ["qualification_review", "panel_scoring", "hr_approval", "approved"]
+_OPEN = ["qualification_review", "returned", "panel_scoring", "hr_approval", "publicity", "approved"]
+_ASSIGNED = ["qualification_review", "panel_scoring", "hr_approval", "publicity", "approved"]
 
 TRANSITIONS = [
     {"trigger": "qualify", "source": "qualification_review", "dest": "panel_scoring",
@@ -52,12 +54,27 @@ TRANSITIONS = [
      "before": fx.record_supervisor_score},
     {"trigger": "scoring_complete", "source": "panel_scoring", "dest": "hr_approval",
      "conditions": r.scoring_complete, "before": fx.compute_composite},
+    {"trigger": "approve", "source": "hr_approval", "dest": "publicity",
+     "conditions": [r.last_signature, r.has_publicity], "after": fx.mark_decided},
     {"trigger": "approve", "source": "hr_approval", "dest": "effective",
      "conditions": [r.last_signature, r.effective_on_approval], "after": [fx.mark_decided, fx.apply_promotion]},
     {"trigger": "approve", "source": "hr_approval", "dest": "approved", "conditions": r.last_signature,
      "after": [fx.mark_decided, fx.schedule_effective]},
     {"trigger": "approve", "source": "hr_approval", "dest": None, "before": fx.record_signature},
     {"trigger": "not_select", "source": "hr_approval", "dest": "not_selected", "after": fx.mark_decided},
+    # 公示: anyone in scope may object; HR upholds the promotion or overturns it; when the window has
+    # passed with no objection open, tick ends the publicity and the promotion goes on.
+    {"trigger": "object", "source": "publicity", "dest": None, "prepare": [r.require_statement,
+                                                                         r.require_inside_window],
+     "before": fx.record_objection},
+    {"trigger": "uphold", "source": "publicity", "dest": None, "prepare": [r.require_comment,
+                                                                         r.require_pending_objection]},
+    {"trigger": "overturn", "source": "publicity", "dest": "rejected", "prepare": r.require_comment,
+     "after": fx.mark_decided},
+    {"trigger": "end_publicity", "source": "publicity", "dest": "effective", "prepare": r.require_publicity_over,
+     "conditions": r.effective_on_approval, "after": fx.apply_promotion},
+    {"trigger": "end_publicity", "source": "publicity", "dest": "approved", "prepare": r.require_publicity_over,
+     "after": fx.schedule_effective},
     {"trigger": "make_effective", "source": "approved", "dest": "effective", "prepare": r.require_effective_date,
      "after": fx.apply_promotion},
     {"trigger": "withdraw", "source": ["qualification_review", "returned", "panel_scoring", "hr_approval"],
