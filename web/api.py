@@ -146,7 +146,7 @@ def create_case():
                 raise Forbidden("only HR may file a case for someone else")
             raise Refused(f"no person '{data['employee']}'", field="employee")
     case = engine.create_promotion(current_user, employee, data.get("target_grade"), data.get("statement", ""),
-                                   data.get("exceptional", False))
+                                   data.get("exceptional", False), round=data.get("round"))
     db.session.commit()
     return jsonify(case_json(case, current_user)), 201
 
@@ -191,3 +191,6 @@ def audit_verify():
         out["first_bad"] = report.first_bad
     return jsonify(out)
 
+
+# The promotion rounds' endpoints register on this blueprint.
+from . import api_rounds  # noqa: E402,F401

@@ -63,7 +63,7 @@ def case_json(case: Case, viewer: Person) -> dict[str, Any]:
         "kind": case.kind, "employee": case.employee.username, "employee_name": case.employee.name,
         "filed_by": case.filed_by.username,
         "from_grade": case.from_grade, "target_grade": case.target_grade, "state": case.state,
-        "exceptional": case.exceptional, "statement": case.statement,
+        "exceptional": case.exceptional, "statement": case.statement, "round": case.round_id,
         "step_unit": case.step_unit.code if case.step_unit else None,
         "assignees": sorted({a.person.username for a in case.assignments}),
         "routing_reason": case.routing_reason, "routing_note": routing_sentence(case),
