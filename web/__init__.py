@@ -34,11 +34,12 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     bootstrap.init_app(app)
 
-    from . import api, auth, cases, admin, diagrams, hr, cli, views
+    from . import api, auth, cases, admin, diagrams, hr, cli, rounds, views
     app.session_interface = auth.ApiSessionInterface()
     app.register_blueprint(auth.bp)
     app.register_blueprint(cases.bp)
     app.register_blueprint(hr.bp)
+    app.register_blueprint(rounds.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(diagrams.bp)
     app.register_blueprint(api.bp)

@@ -12,7 +12,7 @@ from workflow.errors import Conflict, Forbidden, NotFound, Refused, WorkflowErro
 from workflow.machines import rulebook
 from workflow.models import db, Case, CaseAssignee, OrgUnit, Person
 
-from . import serialize
+from . import rounds as round_pages, serialize
 from .forms import ApplyForm, FileForForm, action_form
 from .unit_of_work import decide, load_visible_case
 from .views import ACTIONS, STATES, active_policy, grade_label, label
@@ -137,16 +137,19 @@ def apply():
 
     form = ApplyForm(formdata=request.form if request.method == "POST" else None, employee=employee.username)
     form.target_grade.choices = _grade_choices(employee)
+    round_id, in_round, open_rounds = round_pages.for_application(employee)
     preview, alert, status = None, None, 200
     if request.method == "POST" and form.validate():
         try:
             if form.submit.data:
                 case = engine.create_promotion(current_user, employee, form.target_grade.data,
-                                               form.statement.data or "", bool(form.exceptional.data))
+                                               form.statement.data or "", bool(form.exceptional.data),
+                                               round=round_id)
                 db.session.commit()
                 flash(_("Your application has been filed: case %(id)s.", id=case.id), "success")
                 return redirect(url_for("cases.detail", case_id=case.id))
-            _level, _tier, preview = engine.preview_eligibility(employee, form.target_grade.data)
+            _level, _tier, preview = engine.preview_eligibility(employee, form.target_grade.data,
+                                                                in_round.opens_on if in_round else None)
         except WorkflowError as exc:
             db.session.rollback()
             status = exc.status
@@ -155,7 +158,7 @@ def apply():
     elif request.method == "POST":
         status = 400
     return render_template("cases/apply.html", form=form, picker=picker, employee=employee, preview=preview,
-                           alert=alert, pol=active_policy()), status
+                           alert=alert, pol=active_policy(), round_id=round_id, open_rounds=open_rounds), status
 
 
 def _attach_error(form, exc: WorkflowError) -> Markup | None:

@@ -1,8 +1,8 @@
 """Flask-WTF forms (CSRF included). Forms check the shape of the input; the engine decides the rest."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, FloatField, HiddenField, PasswordField, SelectField, SelectMultipleField,
-                     StringField, SubmitField, TextAreaField)
+from wtforms import (BooleanField, DateField, FloatField, HiddenField, PasswordField, SelectField,
+                     SelectMultipleField, StringField, SubmitField, TextAreaField)
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -129,3 +129,26 @@ class PeopleSearchForm(FlaskForm):
     status = SelectField(_l("Status"), validators=[Optional()], validate_choice=False)
     role = SelectField(_l("Role"), validators=[Optional()], validate_choice=False)
     submit = SubmitField(_l("Search"))
+
+
+# --- promotion rounds --------------------------------------------------------------------------------
+
+class OpenRoundForm(FlaskForm):
+    """晋级周期: where, for which period and target levels, and when applications are taken."""
+    unit = SelectField(_l("Unit"), validators=[DataRequired()])
+    period = StringField(_l("Period"), validators=[DataRequired(), Length(max=20)],
+                         description=_l("For example 2026, or 2026-H1."))
+    title = StringField(_l("Title"), validators=[Optional(), Length(max=200)],
+                        description=_l("Shown to HR and the applicants; the period when left empty."))
+    opens_on = DateField(_l("Applications open on"), validators=[InputRequired(_l("Enter a date."))])
+    closes_on = DateField(_l("Applications close on"), validators=[InputRequired(_l("Enter a date."))])
+    levels = SelectMultipleField(_l("Target levels"), option_widget=CheckboxInput(),
+                                 widget=ListWidget(prefix_label=False),
+                                 validators=[DataRequired(_l("Choose at least one target level."))])
+    submit = SubmitField(_l("Open the round"))
+
+
+class RoundActionForm(FlaskForm):
+    """Close or decide a round; carries the round version the page showed."""
+    version = HiddenField()
+    submit = SubmitField(_l("Confirm"))

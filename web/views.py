@@ -37,7 +37,7 @@ ACTIONS = {
     "supervisor_score": _l("Supervisor evaluation"), "scoring_complete": _l("Scoring complete"),
     "approve": _l("Approve"), "make_effective": _l("Make effective"), "withdraw": _l("Withdraw"),
     "declare_conflict": _l("Declare a conflict"), "escalate": _l("Escalated as overdue"),
-    "reroute": _l("Rerouted after a role change"),
+    "reroute": _l("Rerouted after a role change"), "not_select": _l("Not selected in the round"),
     "open_evaluation": _l("Open the evaluation"), "evaluate": _l("Evaluate"), "confirm": _l("Confirm"),
     "extend": _l("Extend"), "fail": _l("Fail"), "confirm_grounds": _l("Confirm the grounds"),
     "retain": _l("Retain"), "appeal": _l("Appeal"), "uphold": _l("Uphold"), "overturn": _l("Overturn"),
@@ -187,6 +187,7 @@ def nav() -> dict:
     return {
         "inbox": inbox or 0,
         "pipeline": any(ra.role in ("hr", "approver", "admin") for ra in current_user.roles),
+        "rounds": any(ra.role in ("hr", "approver", "admin") for ra in current_user.roles),
         "admin": authority.is_admin(current_user),
     }
 

@@ -207,6 +207,19 @@ def collect_pages(client_for, anonymous) -> dict[str, str]:
     grab("403", hr.get("/admin/"), 403)
     grab("404", hr.get("/cases/999"), 404)
     grab("404 url", hr.get("/nowhere"), 404)
+    grab("rounds empty", hr.get("/rounds/"))
+    grab("open a round", hr.get("/rounds/new"))
+    window = {"unit": "B1", "period": "2026", "title": "2026年度晋级", "opens_on": clock.today().isoformat(),
+              "closes_on": (clock.today() + dt.timedelta(days=20)).isoformat()}
+    grab("open a round refused", hr.post("/rounds/new", data={**window, "levels": ["principal"]}), 422)
+    resp = hr.post("/rounds/new", data={**window, "levels": ["manager", "senior"]}, follow_redirects=True)
+    grab("round open", resp)
+    rid = int(re.search(r'href="/rounds/(\d+)" id="reload"', resp.get_data(as_text=True)).group(1))
+    grab("rounds", hr.get("/rounds/"))
+    grab("apply in a round", hr.get(f"/cases/new?employee=weak&round={rid}"))
+    for action, name in (("close", "round closed"), ("decide", "round decided")):
+        seen = re.search(r'data-version="(\d+)"', hr.get(f"/rounds/{rid}").get_data(as_text=True)).group(1)
+        grab(name, hr.post(f"/rounds/{rid}/{action}", data={"version": seen}, follow_redirects=True))
     grab("logged out", emp.post("/logout", follow_redirects=True))
     return pages
 
