@@ -34,12 +34,14 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     bootstrap.init_app(app)
 
-    from . import api, auth, cases, admin, diagrams, hr, cli, rounds, views
+    from . import api, auth, cases, admin, diagrams, hr, cli, rounds, views, lifecycle, reviews
     app.session_interface = auth.ApiSessionInterface()
     app.register_blueprint(auth.bp)
     app.register_blueprint(cases.bp)
     app.register_blueprint(hr.bp)
+    app.register_blueprint(lifecycle.bp)
     app.register_blueprint(rounds.bp)
+    app.register_blueprint(reviews.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(diagrams.bp)
     app.register_blueprint(api.bp)

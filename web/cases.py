@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from workflow import authority, clock, engine, routing
 from workflow.errors import Conflict, Forbidden, NotFound, Refused, WorkflowError
-from workflow.machines import rulebook
+from workflow.machines import RULEBOOKS, rulebook
 from workflow.models import db, Case, CaseAssignee, OrgUnit, Person
 
 from . import rounds as round_pages, serialize
@@ -20,9 +20,11 @@ from .views import ACTIONS, STATES, active_policy, grade_label, label
 bp = Blueprint("cases", __name__)
 PER_PAGE = 25
 # The order of the action forms on the case page: moving the case on first, then sending it back or out.
-ACTION_ORDER = ["qualify", "approve", "make_effective", "assign_panel", "score", "supervisor_score", "resubmit",
-                "return", "reject", "withdraw", "declare_conflict"]
-SECONDARY = {"return", "reject", "withdraw", "declare_conflict"}
+ACTION_ORDER = ["qualify", "open_evaluation", "evaluate", "confirm", "confirm_grounds", "uphold", "approve",
+                "final_approve", "make_effective", "assign_panel", "score", "supervisor_score", "resubmit", "appeal",
+                "accept_transfer", "extend", "retain", "overturn", "fail", "return", "reject", "withdraw",
+                "declare_conflict"]
+SECONDARY = {"fail", "return", "reject", "withdraw", "declare_conflict"}
 
 
 @bp.before_request
@@ -80,8 +82,9 @@ def index():
                                          .where(OrgUnit.path.startswith(unit.path))))
     page = db.paginate(q, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
     pol = active_policy()
-    states = [s for s in rulebook("promotion").states]
-    return render_template("cases/list.html", page=page, args=args, states=states,
+    kinds = [args["kind"]] if args["kind"] in RULEBOOKS else list(RULEBOOKS)
+    states = list(dict.fromkeys(s for kind in kinds for s in rulebook(kind).states))
+    return render_template("cases/list.html", page=page, args=args, states=states, kinds=list(RULEBOOKS),
                            levels=[lv.id for lv in pol.ladder] if pol else [], today=clock.today(),
                            overdue=lambda c: engine.is_overdue(c))
 
@@ -219,6 +222,8 @@ def _forms_for(case: Case, actions: list[str], posted: dict | None = None) -> di
                                     for p in _panel_candidates(case) if p.id not in scored]
             if form.members.data is None:
                 form.members.data = [m.person.username for m in case.panel if m.person_id not in scored]
+        if hasattr(form, "offer"):        # choices that depend on the case (policy limits, units)
+            form.offer(case)
         forms[action] = form
     return forms
 
@@ -266,7 +271,7 @@ def act(case_id: int, action: str):
     if not allowed:
         abort(403, allowed.reason)
     form = action_form(action, formdata=request.form)
-    if action == "assign_panel":
+    if action == "assign_panel" or hasattr(form, "offer"):
         _forms_for(case, [action], {action: form})
     if not form.validate():
         return render_detail(case, posted={action: form}, status=400)

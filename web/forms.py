@@ -1,10 +1,16 @@
 """Flask-WTF forms (CSRF included). Forms check the shape of the input; the engine decides the rest."""
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_gettext as _l, ngettext
 from flask_wtf import FlaskForm
+from sqlalchemy import select
 from wtforms import (BooleanField, DateField, FloatField, HiddenField, PasswordField, SelectField,
                      SelectMultipleField, StringField, SubmitField, TextAreaField)
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from workflow import engine
+from workflow.models import db, OrgUnit
+
+from .views import EVALUATION_ITEMS, KINDS, OUTCOMES, RATINGS, SEVERITIES
 
 
 class LoginForm(FlaskForm):
@@ -88,11 +94,117 @@ class PanelForm(ActionForm):
         return {"members": list(self.members.data or [])}
 
 
+# --- probation, demotion, dismissal --------------------------------------------------------------------
+
+def _rating(label):
+    return SelectField(label, validators=[DataRequired(_l("Rate every item of the form."))])
+
+
+class EvaluationForm(ActionForm):
+    """见习期工作表现评价表: an overall score, a rating per item (sent as the `form` object) and a comment."""
+    score = FloatField(_l("Overall score (0-100)"), validators=[
+        InputRequired(_l("Enter a score.")),
+        NumberRange(min=0, max=100, message=_l("The score must be from 0 to 100."))],
+        render_kw={"min": 0, "max": 100, "step": "0.5"})
+    attitude = _rating(EVALUATION_ITEMS["attitude"])
+    skills = _rating(EVALUATION_ITEMS["skills"])
+    service = _rating(EVALUATION_ITEMS["service"])
+    teamwork = _rating(EVALUATION_ITEMS["teamwork"])
+    comment = TextAreaField(_l("Comment"), render_kw={"rows": 2})
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for item in EVALUATION_ITEMS:
+            self[item].choices = [("", "—"), *RATINGS.items()]
+
+    def engine_data(self) -> dict:
+        return {"score": self.score.data, "comment": self.comment.data or "",
+                "form": {item: self[item].data for item in EVALUATION_ITEMS}}
+
+
+class ExtendForm(ActionForm):
+    """延长见习期, once: the months on offer are those the case's policy allows."""
+    months = SelectField(_l("Extend by"), coerce=int, validators=[InputRequired(_l("Choose how long."))])
+    comment = TextAreaField(_l("Comment"), render_kw={"rows": 2})
+
+    def offer(self, case) -> None:
+        longest = engine.policy_for(case).kind("probation").extend_max_months or 0
+        self.months.choices = [(n, ngettext("%(num)s month", "%(num)s months", n)) for n in range(1, longest + 1)]
+        self.months.description = ngettext("At most %(num)s month, and only once.",
+                                           "At most %(num)s months, and only once.", longest)
+
+    def engine_data(self) -> dict:
+        return {"months": self.months.data, "comment": self.comment.data or ""}
+
+
+class FailForm(ActionForm):
+    """辞退或换岗: what follows a failed probation, and why."""
+    outcome = SelectField(_l("Outcome"), validators=[DataRequired()])
+    comment = TextAreaField(_l("Reason"), validators=[DataRequired(_l("Please say why."))], render_kw={"rows": 2})
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.outcome.choices = [(o, OUTCOMES[o]) for o in ("dismissal", "transfer")]
+
+    def engine_data(self) -> dict:
+        return {"outcome": self.outcome.data, "comment": self.comment.data or ""}
+
+
+class AppealForm(ActionForm):
+    """申诉: the employee's statement, inside the notice window."""
+    statement = TextAreaField(_l("Your appeal"), validators=[DataRequired(_l("Please write your appeal."))],
+                              description=_l("Heard by an approver one level above the one who confirmed the "
+                                             "grounds."), render_kw={"rows": 4})
+
+    def engine_data(self) -> dict:
+        return {"statement": self.statement.data or ""}
+
+
+class TransferForm(ActionForm):
+    """转岗: the employee accepts a post in another unit instead of the dismissal."""
+    unit = SelectField(_l("New unit"), validators=[DataRequired(_l("Choose the unit."))])
+
+    def offer(self, case) -> None:
+        units = db.session.scalars(select(OrgUnit).where(OrgUnit.id != case.employee.unit_id)
+                                   .order_by(OrgUnit.path)).all()
+        self.unit.choices = [("", "—")] + [(u.code, f"{u.name} ({u.code})") for u in units]
+
+    def engine_data(self) -> dict:
+        return {"unit": self.unit.data}
+
+
+class OpenCaseForm(FlaskForm):
+    """降级或辞退: whom, on which grounds (the reasons are grouped by kind) and the facts."""
+    kind = SelectField(_l("Kind"), validators=[DataRequired()])
+    employee = SelectField(_l("Employee"), validators=[DataRequired(_l("Choose the employee."))])
+    reason = SelectField(_l("Reason"), validators=[DataRequired(_l("Choose the reason."))])
+    severity = SelectField(_l("Severity"), validators=[Optional()],
+                           description=_l("For misconduct only; the policy says which sanction each allows."))
+    comment = TextAreaField(_l("Facts"), validators=[Length(max=5000)], render_kw={"rows": 4},
+                            description=_l("What happened, when, and on what evidence (required for misconduct)."))
+    submit = SubmitField(_l("Open the case"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind.choices = [(k, KINDS[k]) for k in ("demotion", "dismissal")]
+        self.severity.choices = [("", "—"), *SEVERITIES.items()]
+
+
+class OpenProbationForm(FlaskForm):
+    """见习期: HR starts the probation of a person whose status is probation."""
+    employee = SelectField(_l("Employee"), validators=[DataRequired(_l("Choose the employee."))])
+    submit = SubmitField(_l("Start the probation"))
+
+
 ACTION_FORMS = {
     "return": ReasonRequiredForm, "reject": ReasonRequiredForm, "resubmit": ResubmitForm,
     "assign_panel": PanelForm, "score": ScoreForm, "supervisor_score": ScoreForm,
     "declare_conflict": ReasonRequiredForm, "qualify": CommentForm, "approve": CommentForm,
     "withdraw": CommentForm, "make_effective": ActionForm,
+    "open_evaluation": CommentForm, "evaluate": EvaluationForm, "confirm": CommentForm, "extend": ExtendForm,
+    "fail": FailForm, "confirm_grounds": CommentForm, "retain": ReasonRequiredForm, "appeal": AppealForm,
+    "accept_transfer": TransferForm, "uphold": CommentForm, "overturn": ReasonRequiredForm,
+    "final_approve": CommentForm,
 }
 
 
@@ -152,3 +264,23 @@ class RoundActionForm(FlaskForm):
     """Close or decide a round; carries the round version the page showed."""
     version = HiddenField()
     submit = SubmitField(_l("Confirm"))
+
+
+# --- the annual review -------------------------------------------------------------------------------
+
+class ReviewPreviewForm(FlaskForm):
+    """年度考核排名: which unit and year to preview (a GET form: it changes nothing, so no CSRF)."""
+    class Meta:
+        csrf = False
+
+    unit = SelectField(_l("Unit"), validators=[DataRequired()])
+    period = StringField(_l("Year"), validators=[DataRequired(), Length(max=20)],
+                         description=_l("The calendar year reviewed, for example 2025."))
+    submit = SubmitField(_l("Preview"))
+
+
+class ReviewRunForm(FlaskForm):
+    """Run the previewed review for real: store it and open its cases."""
+    unit = HiddenField(validators=[DataRequired()])
+    period = HiddenField(validators=[DataRequired()])
+    submit = SubmitField(_l("Open the cases"))

@@ -67,6 +67,28 @@ REASONS = {"vacancy": _l("Vacancy"), "self": _l("Own case"), "conflict": _l("Con
 
 STATUSES = {"active": _l("Active"), "probation": _l("In probation"), "dismissed": _l("Dismissed")}
 
+# Why a probation, demotion or dismissal case was opened; misconduct's severity; how the case ended.
+CASE_REASONS = {
+    "hire": _l("New hire"), "recompete": _l("Not retained after the re-competition"),
+    "misconduct": _l("Misconduct"), "absence": _l("Absence (under 2 months of normal work)"),
+    "probation_failed": _l("Failed probation"), "consecutive_demotions": _l("Demoted two years in a row"),
+    "skill_test_failed": _l("Failed the post skill appraisal"),
+}
+
+SEVERITIES = {"minor": _l("Minor"), "major": _l("Major"), "severe": _l("Severe")}
+
+SANCTIONS = {"demotion": _l("Demotion"), "dismissal": _l("Dismissal"), "standby": _l("Standby (no post)")}
+
+OUTCOMES = {"confirmed": _l("Confirmed"), "dismissal": _l("Dismissal"), "transfer": _l("Transfer to another post"),
+            "transferred": _l("Transferred"), "dismissed": _l("Dismissed")}
+
+# 见习期工作表现评价表: the items the supervisor rates, and the ratings.
+EVALUATION_ITEMS = {"attitude": _l("Work attitude"), "skills": _l("Professional skills"),
+                    "service": _l("Customer service"), "teamwork": _l("Teamwork")}
+
+RATINGS = {"excellent": _l("Excellent"), "good": _l("Good"), "adequate": _l("Adequate"),
+           "poor": _l("Below expectations")}
+
 COMPONENTS = {"supervisor": _l("Supervisor evaluation"), "panel": _l("Panel (case presentation)"),
               "annual_performance": _l("Annual performance")}
 
@@ -78,6 +100,9 @@ STATE_COLOURS = {
     "qualification_review": "primary", "panel_scoring": "info", "hr_approval": "warning", "approved": "success",
     "effective": "success", "returned": "secondary", "rejected": "danger", "withdrawn": "dark",
     "not_selected": "dark", "submitted": "primary",
+    "in_probation": "info", "evaluation": "primary", "hr_review": "warning", "confirmed": "success",
+    "failed": "danger", "review": "primary", "notice": "warning", "appeal_review": "info",
+    "final_approval": "warning", "retained": "success", "overturned": "success", "transferred": "secondary",
 }
 
 
@@ -188,7 +213,11 @@ def nav() -> dict:
         "inbox": inbox or 0,
         "pipeline": any(ra.role in ("hr", "approver", "admin") for ra in current_user.roles),
         "rounds": any(ra.role in ("hr", "approver", "admin") for ra in current_user.roles),
+        "reviews": any(ra.role == "hr" for ra in current_user.roles),     # the annual review (HR runs it)
         "admin": authority.is_admin(current_user),
+        # Opening a demotion or dismissal (HR; the direct supervisor for misconduct), a probation (HR).
+        "open_case": any(ra.role in ("hr", "supervisor") for ra in current_user.roles),
+        "open_probation": any(ra.role == "hr" for ra in current_user.roles),
     }
 
 
@@ -265,6 +294,9 @@ def init_app(app) -> None:
         "grade": grade_label, "level": level_label, "org_level": org_level_label, "education": education_label,
         "rule_value": rule_value, "unit": unit_label, "when": when, "day": day,
         "state_colour": lambda s: STATE_COLOURS.get(s, "secondary"),
+        "case_reason": lambda r: label(CASE_REASONS, r), "severity": lambda s: label(SEVERITIES, s),
+        "outcome": lambda o: label(OUTCOMES, o), "evaluation_item": lambda i: label(EVALUATION_ITEMS, i),
+        "rating": lambda r: label(RATINGS, r), "sanction": lambda s: label(SANCTIONS, s),
     }
     app.jinja_env.filters.update(filters)
 
