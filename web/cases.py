@@ -21,9 +21,9 @@ bp = Blueprint("cases", __name__)
 PER_PAGE = 25
 # The order of the action forms on the case page: moving the case on first, then sending it back or out.
 ACTION_ORDER = ["qualify", "open_evaluation", "evaluate", "confirm", "confirm_grounds", "uphold", "approve",
-                "final_approve", "make_effective", "assign_panel", "score", "supervisor_score", "resubmit", "appeal",
-                "accept_transfer", "extend", "retain", "overturn", "fail", "return", "reject", "withdraw",
-                "declare_conflict"]
+                "final_approve", "make_effective", "assign_panel", "score", "supervisor_score", "resubmit",
+                "appeal", "accept_transfer", "extend", "retain", "overturn", "fail", "return", "reject",
+                "withdraw", "declare_conflict"]
 SECONDARY = {"fail", "return", "reject", "withdraw", "declare_conflict"}
 
 

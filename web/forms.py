@@ -129,7 +129,8 @@ class ExtendForm(ActionForm):
 
     def offer(self, case) -> None:
         longest = engine.policy_for(case).kind("probation").extend_max_months or 0
-        self.months.choices = [(n, ngettext("%(num)s month", "%(num)s months", n)) for n in range(1, longest + 1)]
+        self.months.choices = [(n, ngettext("%(num)s month", "%(num)s months", n))
+                               for n in range(1, longest + 1)]
         self.months.description = ngettext("At most %(num)s month, and only once.",
                                            "At most %(num)s months, and only once.", longest)
 
@@ -140,7 +141,8 @@ class ExtendForm(ActionForm):
 class FailForm(ActionForm):
     """辞退或换岗: what follows a failed probation, and why."""
     outcome = SelectField(_l("Outcome"), validators=[DataRequired()])
-    comment = TextAreaField(_l("Reason"), validators=[DataRequired(_l("Please say why."))], render_kw={"rows": 2})
+    comment = TextAreaField(_l("Reason"), validators=[DataRequired(_l("Please say why."))],
+                            render_kw={"rows": 2})
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -180,8 +182,8 @@ class OpenCaseForm(FlaskForm):
     reason = SelectField(_l("Reason"), validators=[DataRequired(_l("Choose the reason."))])
     severity = SelectField(_l("Severity"), validators=[Optional()],
                            description=_l("For misconduct only; the policy says which sanction each allows."))
-    comment = TextAreaField(_l("Facts"), validators=[Length(max=5000)], render_kw={"rows": 4},
-                            description=_l("What happened, when, and on what evidence (required for misconduct)."))
+    comment = TextAreaField(_l("Facts"), validators=[Length(max=5000)], render_kw={"rows": 4}, description=_l(
+        "What happened, when, and on what evidence (required for misconduct)."))
     submit = SubmitField(_l("Open the case"))
 
     def __init__(self, *args, **kwargs):

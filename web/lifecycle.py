@@ -73,7 +73,8 @@ def open_case():
                         kind=request.args.get("kind", "demotion"), employee=request.args.get("employee"))
     form.employee.choices = [("", "—")] + [_person_choice(p) for p in people]
     # HR may open on every ground; a supervisor without HR only for misconduct (the engine checks both).
-    form.reason.choices = {str(KINDS[kind]): [(r, CASE_REASONS[r]) for r in reasons if hr or r == "misconduct"]
+    form.reason.choices = {str(KINDS[kind]): [(r, CASE_REASONS[r]) for r in reasons
+                                              if hr or r == "misconduct"]
                            for kind, reasons in engine.REASONS.items()}
     alert, status = None, 200
     if request.method == "POST":
@@ -98,8 +99,9 @@ def open_probation():
     """见习期 for a person whose status is probation and who has no probation running."""
     if not any(ra.role == "hr" for ra in current_user.roles):
         abort(403, _("Only HR may start a probation."))
-    running = select(Case.employee_id).where(Case.kind == "probation", Case.closed.is_(False))
-    people = [p for p in _people_under(("hr",), status="probation") if p.id not in set(db.session.scalars(running))]
+    running = set(db.session.scalars(select(Case.employee_id).where(Case.kind == "probation",
+                                                                    Case.closed.is_(False))))
+    people = [p for p in _people_under(("hr",), status="probation") if p.id not in running]
     form = OpenProbationForm(formdata=request.form if request.method == "POST" else None,
                              employee=request.args.get("employee"))
     form.employee.choices = [("", "—")] + [(p.username, f"{p.name} ({p.username}) · {p.unit.name}")

@@ -79,8 +79,9 @@ SEVERITIES = {"minor": _l("Minor"), "major": _l("Major"), "severe": _l("Severe")
 
 SANCTIONS = {"demotion": _l("Demotion"), "dismissal": _l("Dismissal"), "standby": _l("Standby (no post)")}
 
-OUTCOMES = {"confirmed": _l("Confirmed"), "dismissal": _l("Dismissal"), "transfer": _l("Transfer to another post"),
-            "transferred": _l("Transferred"), "dismissed": _l("Dismissed")}
+OUTCOMES = {"confirmed": _l("Confirmed"), "dismissal": _l("Dismissal"),
+            "transfer": _l("Transfer to another post"), "transferred": _l("Transferred"),
+            "dismissed": _l("Dismissed")}
 
 # 见习期工作表现评价表: the items the supervisor rates, and the ratings.
 EVALUATION_ITEMS = {"attitude": _l("Work attitude"), "skills": _l("Professional skills"),

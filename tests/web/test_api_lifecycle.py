@@ -68,8 +68,8 @@ class TestProbation:
         assert {k: case[k] for k in ("kind", "employee", "state", "reason", "severity", "due_on", "outcome",
                                      "related_case", "step_unit", "assignees", "deadline")} == {
             "kind": "probation", "employee": "newbie", "state": "in_probation", "reason": "hire",
-            "severity": None, "due_on": "2026-03-15", "outcome": None, "related_case": None, "step_unit": "B1",
-            "assignees": ["hr_b1"], "deadline": "2026-03-15"}
+            "severity": None, "due_on": "2026-03-15", "outcome": None, "related_case": None,
+            "step_unit": "B1", "assignees": ["hr_b1"], "deadline": "2026-03-15"}
         ev = case["events"][0]
         assert (ev["action"], ev["actor"], ev["role"], ev["from_state"]) == ("create", "hr_b1", "hr", None)
         assert case["actions"] == ["open_evaluation", "declare_conflict"]
@@ -123,7 +123,8 @@ class TestProbation:
         assert "1 to 6" in err(api("hr_b1").post(f"/cases/{cid}/extend", {"months": 9}), 422)["message"]
         err(api("hr_b1").post(f"/cases/{cid}/extend", {"months": "three"}), 400)
         case = ok(api("hr_b1").post(f"/cases/{cid}/extend", {"months": 3}))
-        assert (case["state"], case["due_on"], case["deadline"]) == ("in_probation", "2026-06-15", "2026-06-15")
+        assert (case["state"], case["due_on"], case["deadline"]) == ("in_probation", "2026-06-15",
+                                                                     "2026-06-15")
         ok(api("hr_b1").post(f"/cases/{cid}/open_evaluation", {}))
         ok(api("sup_t1").post(f"/cases/{cid}/evaluate", {"score": 70}))
         assert "once" in err(api("hr_b1").post(f"/cases/{cid}/extend", {"months": 1}), 422)["message"]
@@ -137,7 +138,8 @@ class TestProbation:
         assert (case["state"], case["outcome"]) == ("failed", "dismissal")
         follow_id = case["events"][-1]["data"]["dismissal_case"]
         follow = ok(api("hr_b1").get(f"/cases/{follow_id}"))
-        assert {k: follow[k] for k in ("kind", "reason", "state", "related_case", "filed_by", "assignees")} == {
+        shown = ("kind", "reason", "state", "related_case", "filed_by", "assignees")
+        assert {k: follow[k] for k in shown} == {
             "kind": "dismissal", "reason": "probation_failed", "state": "review", "related_case": cid,
             "filed_by": "hr_b1", "assignees": ["appr_b1"]}
         listed = ok(api("hr_b1").get("/cases?kind=dismissal"))
@@ -161,9 +163,9 @@ class TestDemotion:
         case = misconduct(api)
         assert {k: case[k] for k in ("kind", "reason", "severity", "state", "step_unit", "assignees",
                                      "statement", "from_grade", "due_on", "outcome", "related_case")} == {
-            "kind": "demotion", "reason": "misconduct", "severity": "major", "state": "review", "step_unit": "B1",
-            "assignees": ["appr_b1"], "statement": "违规办理业务", "from_grade": "manager-3", "due_on": None,
-            "outcome": None, "related_case": None}
+            "kind": "demotion", "reason": "misconduct", "severity": "major", "state": "review",
+            "step_unit": "B1", "assignees": ["appr_b1"], "statement": "违规办理业务", "from_grade": "manager-3",
+            "due_on": None, "outcome": None, "related_case": None}
         assert case["events"][0]["role"] == "supervisor" and case["deadline"] == "2026-03-09"
         assert ok(api("emp").get(f"/cases/{case['id']}"))["actions"] == []
 
@@ -206,7 +208,8 @@ class TestDemotion:
         case = ok(api("emp").post(f"/cases/{cid}/appeal", {"statement": "事实有误"}))
         assert (case["state"], case["step_unit"], case["assignees"]) == ("appeal_review", "R1", ["appr_r1"])
         assert case["events"][-1]["data"]["statement"] == "事实有误"
-        assert "appr_r1" in err(api("appr_b1").post(f"/cases/{cid}/overturn", {"comment": "x"}), 403)["message"]
+        e = err(api("appr_b1").post(f"/cases/{cid}/overturn", {"comment": "x"}), 403)
+        assert "appr_r1" in e["message"]
         err(api("appr_r1").post(f"/cases/{cid}/overturn", {}), 422)
         case = ok(api("appr_r1").post(f"/cases/{cid}/overturn", {"comment": "证据不足"}))
         assert (case["state"], case["assignees"], case["step_unit"]) == ("overturned", [], None)
@@ -271,13 +274,14 @@ class TestDismissal:
         return case
 
     def test_final_approval_ends_the_logins_and_closes_the_other_cases(self, bank, api, app, client):
-        promo = ok(api("emp").post("/cases", {"kind": "promotion", "target_grade": "senior", "statement": "申请"}),
-                   201)
+        promo = ok(api("emp").post("/cases", {"kind": "promotion", "target_grade": "senior",
+                                              "statement": "申请"}), 201)
         emp = api("emp")
         case = self._to_final(api, app)
         err(api("hr_b1").post(f"/cases/{case['id']}/final_approve", {}), 403)
         case = ok(api("appr_r1").post(f"/cases/{case['id']}/final_approve", {"version": case["version"]}))
-        assert (case["state"], case["outcome"], case["effective_on"]) == ("effective", "dismissed", "2026-03-10")
+        assert (case["state"], case["outcome"], case["effective_on"]) == ("effective", "dismissed",
+                                                                          "2026-03-10")
         assert case["events"][-1]["data"]["closed_cases"] == [promo["id"]]
         assert err(emp.get("/me"), 401)["code"] == "unauthorized"
         err(emp.post("/cases", {"kind": "promotion", "target_grade": "senior"}), 401)
