@@ -18,6 +18,7 @@ from .serialize import case_json, me_json
 from .unit_of_work import decide, load_visible_case
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+CASE_KINDS = ("promotion", "probation", "demotion", "dismissal")
 
 
 def error(status: int, code: str, message: str, **details):
@@ -133,8 +134,8 @@ def inbox():
 def create_case():
     data = body()
     kind = data.get("kind", "promotion")
-    if kind != "promotion":
-        raise Invalid(f"unknown kind {kind!r} (kinds: promotion)", field="kind")
+    if kind not in CASE_KINDS:
+        raise Invalid(f"unknown kind {kind!r} (kinds: {', '.join(CASE_KINDS)})", field="kind")
     employee = current_user
     if data.get("employee") not in (None, current_user.username):
         if not isinstance(data["employee"], str):
@@ -145,8 +146,15 @@ def create_case():
             if not any(ra.role == "hr" for ra in current_user.roles):
                 raise Forbidden("only HR may file a case for someone else")
             raise Refused(f"no person '{data['employee']}'", field="employee")
-    case = engine.create_promotion(current_user, employee, data.get("target_grade"), data.get("statement", ""),
-                                   data.get("exceptional", False), round=data.get("round"))
+    if kind == "promotion":
+        case = engine.create_promotion(current_user, employee, data.get("target_grade"),
+                                       data.get("statement", ""), data.get("exceptional", False),
+                                       round=data.get("round"))
+    elif kind == "probation":
+        case = engine.open_probation(employee, current_user)
+    else:
+        case = engine.open_case(kind, current_user, employee, reason=data.get("reason"),
+                                severity=data.get("severity"), comment=data.get("comment", ""))
     db.session.commit()
     return jsonify(case_json(case, current_user)), 201
 
