@@ -102,8 +102,8 @@ def open_round():
     if not authority.can_view_unit(current_user, unit):
         raise NotFound(f"no unit '{unit.code}' in your scope")
     rnd = _commit_or_conflict(lambda: rounds.open_round(
-        current_user, unit, data.get("period"), data.get("title"), data.get("opens_on"), data.get("closes_on"),
-        data.get("levels")))
+        current_user, unit, data.get("period"), data.get("title"), data.get("opens_on"),
+        data.get("closes_on"), data.get("levels")))
     return jsonify(round_json(rnd, current_user)), 201
 
 
@@ -152,7 +152,8 @@ def round_results_xlsx(round_id: int):
 HEADERS = ("level", "rank", "username", "name", "case", "composite", "decision")
 
 
-def workbook(rnd: Round, headers=HEADERS, level_label=str, decision_label=str, sheet: str = "results") -> bytes:
+def workbook(rnd: Round, headers=HEADERS, level_label=str, decision_label=str,
+             sheet: str = "results") -> bytes:
     """The decided round's results, one row per candidate in rank order, level by level (highest first)."""
     wb = Workbook()
     ws = wb.active

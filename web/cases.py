@@ -161,7 +161,8 @@ def apply():
     elif request.method == "POST":
         status = 400
     return render_template("cases/apply.html", form=form, picker=picker, employee=employee, preview=preview,
-                           alert=alert, pol=active_policy(), round_id=round_id, open_rounds=open_rounds), status
+                           alert=alert, pol=active_policy(), round_id=round_id,
+                           open_rounds=open_rounds), status
 
 
 def _attach_error(form, exc: WorkflowError) -> Markup | None:

@@ -22,7 +22,8 @@ bp = Blueprint("rounds", __name__, url_prefix="/rounds")
 PER_PAGE = 25
 VIEWER_ROLES = ("hr", "approver", "admin")
 
-ROUND_STATES = {"open": _l("Open for applications"), "closed": _l("Applications closed"), "decided": _l("Decided")}
+ROUND_STATES = {"open": _l("Open for applications"), "closed": _l("Applications closed"),
+                "decided": _l("Decided")}
 ROUND_STATE_COLOURS = {"open": "primary", "closed": "warning", "decided": "success"}
 ROUND_EVENTS = {"open": _l("Round opened"), "close": _l("Applications closed"), "decide": _l("Round decided")}
 DECISIONS = {"promoted": _l("Promoted"), "not_selected": _l("Not selected")}
@@ -145,14 +146,17 @@ def render_detail(rnd: Round, alert: str | None = None, status: int = 200):
     today = clock.today()
     taking = rnd.state == "open" and rnd.opens_on <= today <= rnd.closes_on
     eligible = rounds.eligible(rnd) if rnd.state != "decided" else {}
-    may_file = {p.id for people in eligible.values() for p in people if authority.can_file_for(current_user, p)}
-    events = db.session.scalars(select(Event).where(Event.chain == f"round:{rnd.id}").order_by(Event.seq)).all()
+    may_file = {p.id for people in eligible.values() for p in people
+                if authority.can_file_for(current_user, p)}
+    events = db.session.scalars(select(Event).where(Event.chain == f"round:{rnd.id}")
+                                .order_by(Event.seq)).all()
     names = {p.username: p.name for p in db.session.scalars(
         select(Person).where(Person.username.in_({ev.actor for ev in events})))}
     return render_template(
         "rounds/detail.html", rnd=rnd, pol=pol, quotas=quotas_json(rnd), manage=manage, cases=cases,
         applied=applied, taking=taking, eligible=eligible, may_file=may_file, events=events, names=names,
-        pending=rounds.pending_cases(rnd), alert=alert, form=RoundActionForm(formdata=None, version=rnd.version),
+        pending=rounds.pending_cases(rnd), alert=alert,
+        form=RoundActionForm(formdata=None, version=rnd.version),
         composite_visible=lambda c: authority.composite_visible(current_user, c), today=today), status
 
 
@@ -169,9 +173,9 @@ def act(round_id: int, action: str):
     rnd = _round_or_404(round_id, lock=True)
     if rnd.state == "decided" or (action == "close" and rnd.state != "open"):
         db.session.rollback()
-        return render_detail(_round_or_404(round_id), alert=_(
-            "The round has changed since you loaded it: it is now “%(state)s”. The page shows it as it is now.",
-            state=_round_state(rnd.state)), status=409)
+        alert = _("The round has changed since you loaded it: it is now “%(state)s”. The page shows it as "
+                  "it is now.", state=_round_state(rnd.state))
+        return render_detail(_round_or_404(round_id), alert=alert, status=409)
     allowed = authority.can_manage_round(current_user, rnd.unit)
     if not allowed:
         abort(403, allowed.reason)
@@ -189,7 +193,8 @@ def act(round_id: int, action: str):
     except Conflict as exc:
         db.session.rollback()
         if exc.details.get("cases"):
-            alert = _("Not yet: %(n)s case(s) of the round have not reached HR approval.", n=len(exc.details["cases"]))
+            alert = _("Not yet: %(n)s case(s) of the round have not reached HR approval.",
+                      n=len(exc.details["cases"]))
         else:
             alert = _("The round has changed since you loaded it (another decision came first). The page now "
                       "shows it as it is; check it and try again.")

@@ -46,8 +46,8 @@ def _mac(ev: Event) -> str:
 def append(head: Case | Person | Round, *, action: str, actor: Person | None, role: str | None = None,
            unit: str | None = None, from_state: str | None = None, to_state: str | None = None, comment: str = "",
            data: dict[str, Any] | None = None) -> Event:
-    """Append an event to the chain of `head` (a case, a person or a round) and move the head. Flushes nothing:
-    the caller's transaction writes the event together with the change it records."""
+    """Append an event to the chain of `head` (a case, a person or a round) and move the head. Flushes
+    nothing: the caller's transaction writes the event together with the change it records."""
     if isinstance(head, Case):
         chain, seq, prev = f"case:{head.id}", head.version + 1 if head.head_mac else 1, head.head_mac
     elif isinstance(head, Round):

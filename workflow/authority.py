@@ -25,7 +25,8 @@ class Decision:
         return self.ok
 
 
-def can(actor: Person | None, case: Case, action: str, rb: Rulebook, round_decision: bool = False) -> Decision:
+def can(actor: Person | None, case: Case, action: str, rb: Rulebook,
+        round_decision: bool = False) -> Decision:
     """May `actor` (None: the system) take `action` on `case` in its current state? `round_decision`: the
     action is taken by the decision of the case's round (workflow/rounds.py), the only way to take the
     round actions (approve, not_select) on a round's case."""
@@ -96,7 +97,8 @@ def _round_decision(actor: Person, case: Case, action: str, rb: Rulebook, round_
     return Decision(True)
 
 
-def require(actor: Person | None, case: Case, action: str, rb: Rulebook, round_decision: bool = False) -> None:
+def require(actor: Person | None, case: Case, action: str, rb: Rulebook,
+            round_decision: bool = False) -> None:
     decision = can(actor, case, action, rb, round_decision)
     if not decision:
         raise Forbidden(decision.reason, action=action)

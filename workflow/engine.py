@@ -128,7 +128,8 @@ def create_promotion(filer: Person, employee: Person, target_grade: Any, stateme
     case = Case(kind=rb.kind, employee=employee, filed_by=filer, policy_version=pv, state=rb.created,
                 exceptional=exceptional, statement=statement.strip(), from_level=employee.level,
                 from_tier=employee.tier, target_level=level, target_tier=tier, eligibility=results,
-                eligible=not failed, annual_performance=rules.year_average(employee, "performance", as_of.year - 1),
+                eligible=not failed,
+                annual_performance=rules.year_average(employee, "performance", as_of.year - 1),
                 version=1, closed=False, step_unit=employee.unit, created_at=clock.now(), updated_at=clock.now(),
                 round_id=rnd.id if rnd is not None else None)
     # Route first: if nobody can act, nothing is written.

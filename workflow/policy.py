@@ -501,7 +501,8 @@ def from_document(doc: Any, source: str) -> Policy:
         score_kinds=score_kinds, weights={k: float(w) for k, w in weights.items()}, panel_min_size=panel_min,
         trim_at_least=trim_at_least, effective_when=eff["when"], holidays=frozenset(holidays),
         hash=hashlib.sha256(canonical(canonical_doc).encode()).hexdigest(), document=canonical_doc,
-        kinds=kinds, sanctions=sanctions, publicity_days=publicity_days, ratios=ratios, round_min_composite=min_composite, tie_break=tie_break,
+        kinds=kinds, sanctions=sanctions, publicity_days=publicity_days, ratios=ratios,
+        round_min_composite=min_composite, tie_break=tie_break,
     )
 
 

@@ -111,8 +111,8 @@ def open_round(actor: Person, unit: OrgUnit, period: Any, title: Any, opens_on: 
     for lv in levels:
         named = pol.step_org_level(lv, "hr_approval")
         if unit.level != named:
-            raise Refused(f"HR approval for {lv} is at the {named} level, so its rounds are opened at a {named}; "
-                          f"{unit.code} is a {unit.level}", field="levels")
+            raise Refused(f"HR approval for {lv} is at the {named} level, so its rounds are opened at a "
+                          f"{named}; {unit.code} is a {unit.level}", field="levels")
     taken = db.session.execute(select(RoundLevel.level, RoundLevel.round_id).where(
         RoundLevel.unit_id == unit.id, RoundLevel.period == period, RoundLevel.level.in_(levels))).first()
     if taken:
@@ -123,7 +123,8 @@ def open_round(actor: Person, unit: OrgUnit, period: Any, title: Any, opens_on: 
                 state="open", min_composite=pol.round_min_composite, policy_version=pv, created_by=actor,
                 created_at=clock.now(), version=1)
     for lv in ordered:
-        rnd.level_rows.append(RoundLevel(unit_id=unit.id, period=period, level=lv, position=pol.level_index(lv)))
+        rnd.level_rows.append(RoundLevel(unit_id=unit.id, period=period, level=lv,
+                                         position=pol.level_index(lv)))
     db.session.add(rnd)
     try:
         db.session.flush()
@@ -152,7 +153,8 @@ def round_for_application(ref: Any, employee: Person, level: str, exceptional: b
     if rnd.state != "open":
         raise Refused(f"round {rnd.id} is {rnd.state}: it takes no more applications", field="round")
     if not rnd.opens_on <= today <= rnd.closes_on:
-        raise Refused(f"round {rnd.id} takes applications from {rnd.opens_on} to {rnd.closes_on}", field="round")
+        raise Refused(f"round {rnd.id} takes applications from {rnd.opens_on} to {rnd.closes_on}",
+                      field="round")
     if not rnd.unit.contains(employee.unit):
         raise Refused(f"{employee.username} is outside the scope of round {rnd.id} ({rnd.unit.code})",
                       field="round")
@@ -168,8 +170,8 @@ def open_rounds_for(employee: Person, today: dt.date | None = None) -> list[Roun
     today = today or clock.today()
     ancestors = [u.id for u in employee.unit.ancestors()]
     return list(db.session.scalars(select(Round).where(
-        Round.state == "open", Round.opens_on <= today, Round.closes_on >= today, Round.unit_id.in_(ancestors))
-        .order_by(Round.closes_on, Round.id)))
+        Round.state == "open", Round.opens_on <= today, Round.closes_on >= today,
+        Round.unit_id.in_(ancestors)).order_by(Round.closes_on, Round.id)))
 
 
 # --- closing -----------------------------------------------------------------------------------------
@@ -180,8 +182,8 @@ def _check_version(rnd: Round, expected_version: Any) -> None:
     if isinstance(expected_version, bool) or not isinstance(expected_version, int):
         raise Invalid("version must be an integer", field="version")
     if expected_version != rnd.version:
-        raise Conflict(f"the round has changed since version {expected_version} (now {rnd.version}); reload it",
-                       version=rnd.version)
+        raise Conflict(f"the round has changed since version {expected_version} (now {rnd.version}); "
+                       f"reload it", version=rnd.version)
 
 
 def close_round(rnd: Round, actor: Person, expected_version: Any = None) -> Round:
@@ -235,8 +237,9 @@ class Quota:
 
     def to_json(self) -> dict[str, Any]:
         return {"cap": self.cap, "target": self.target, "headcount": self.headcount, "places": self.places,
-                "holders": self.holders, "leaving": self.leaving, "freed_by_demotions": self.freed_by_demotions,
-                "quota": self.quota, "explanation": self.explanation()}
+                "holders": self.holders, "leaving": self.leaving,
+                "freed_by_demotions": self.freed_by_demotions, "quota": self.quota,
+                "explanation": self.explanation()}
 
 
 def _scope(unit: OrgUnit):
@@ -291,7 +294,8 @@ def quotas(rnd: Round) -> dict[str, Quota]:
         # This round's own promotions into the level do not take its places; its approved promotions
         # out of the level that are not effective yet free them already.
         arrived = sum(1 for c in mine if c.state == "effective" and c.target_level == level
-                      and c.from_level != level and c.employee.level == level and c.employee.status == "active")
+                      and c.from_level != level and c.employee.level == level
+                      and c.employee.status == "active")
         pending_out = sum(1 for c in mine if c.state == "approved" and c.from_level == level
                           and c.target_level != level)
         gone = left.get(level, {})
@@ -358,7 +362,8 @@ def pending_cases(rnd: Round) -> list[Case]:
     return [c for c in cases_of(rnd) if c.state in BEFORE_HR_APPROVAL]
 
 
-def decide_round(rnd: Round, actor: Person, expected_version: Any = None, today: dt.date | None = None) -> Round:
+def decide_round(rnd: Round, actor: Person, expected_version: Any = None,
+                 today: dt.date | None = None) -> Round:
     """Decide the round: per target level, highest first, rank its cases in HR approval and approve up to
     the quota, never below the minimum composite; not_select the rest. One event per case; the round moves
     to `decided` with its quotas and results. Refused (409) while a case is still before HR approval."""
@@ -367,8 +372,9 @@ def decide_round(rnd: Round, actor: Person, expected_version: Any = None, today:
         raise Conflict(f"round {rnd.id} is already decided", state=rnd.state)
     waiting = pending_cases(rnd)
     if waiting:
-        raise Conflict(f"round {rnd.id} still has cases before HR approval: "
-                       f"{', '.join(str(c.id) for c in waiting)}", state=rnd.state, cases=[c.id for c in waiting])
+        ids = [c.id for c in waiting]
+        raise Conflict(f"round {rnd.id} still has cases before HR approval: {', '.join(map(str, ids))}",
+                       state=rnd.state, cases=ids)
     allowed = authority.can_manage_round(actor, rnd.unit)
     if not allowed:
         raise Forbidden(allowed.reason)
@@ -385,8 +391,9 @@ def decide_round(rnd: Round, actor: Person, expected_version: Any = None, today:
         rows = []
         for i, case in enumerate(ranked, start=1):
             entering = case.from_level != level      # a tier step inside the level takes no place
-            if rnd.min_composite is not None and (case.composite is None or case.composite < rnd.min_composite):
-                action, why = "not_select", f"composite {case.composite} is below the minimum {rnd.min_composite:g}"
+            minimum = rnd.min_composite
+            if minimum is not None and (case.composite is None or case.composite < minimum):
+                action, why = "not_select", f"composite {case.composite} is below the minimum {minimum:g}"
             elif places is not None and entering and places <= 0:
                 action, why = "not_select", f"outside the quota of {quota.quota}"
             else:

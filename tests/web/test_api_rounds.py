@@ -63,7 +63,8 @@ def test_open_answers_the_round(bank, api):
     assert {"id", "unit", "period", "title", "state", "opens_on", "closes_on", "levels", "quotas",
             "min_composite"} <= set(rnd)
     assert (rnd["unit"], rnd["period"], rnd["title"], rnd["state"]) == ("B1", "2026", "2026年度晋级", "open")
-    assert (rnd["opens_on"], rnd["closes_on"], rnd["levels"]) == ("2026-03-01", "2026-03-31", ["manager", "senior"])
+    assert (rnd["opens_on"], rnd["closes_on"]) == ("2026-03-01", "2026-03-31")
+    assert rnd["levels"] == ["manager", "senior"]
     assert rnd["min_composite"] == 60 and isinstance(rnd["id"], int) and rnd["version"] == 1
     senior = rnd["quotas"]["senior"]
     assert {"cap", "headcount", "holders", "freed_by_demotions", "quota", "explanation"} <= set(senior)
@@ -126,7 +127,8 @@ def test_list_and_get(bank, api):
     assert ids("hr_hq", "?unit=B1") == [b1["id"]] and ids("hr_hq", "?state=closed") == []
     assert ids("emp") == []
     page = api("hr_hq").get("/rounds?per_page=1&page=2").get_json()
-    assert (page["total"], page["page"], page["per_page"], [r["id"] for r in page["items"]]) == (2, 2, 1, [b1["id"]])
+    assert (page["total"], page["page"], page["per_page"]) == (2, 2, 1)
+    assert [r["id"] for r in page["items"]] == [b1["id"]]
     err(api("hr_hq").get("/rounds?page=x"), 400)
     err(api("hr_hq").get("/rounds?unit=NOPE"), 404)
 
@@ -144,8 +146,8 @@ def test_apply_in_a_round(bank, api):
     case = apply(api, "emp", rnd)
     assert case["round"] == rnd["id"] and case["events"][0]["data"]["round"] == rnd["id"]
     apps = api("hr_b1").get(f"/rounds/{rnd['id']}").get_json()["applications"]
-    assert apps == [{"case": case["id"], "employee": "emp", "from_grade": "manager-3", "target_grade": "senior-1",
-                     "state": "qualification_review", "composite": None}]
+    assert apps == [{"case": case["id"], "employee": "emp", "from_grade": "manager-3",
+                     "target_grade": "senior-1", "state": "qualification_review", "composite": None}]
     assert api("emp").get(f"/cases/{case['id']}").get_json()["round"] == rnd["id"]
 
 
@@ -207,7 +209,8 @@ def test_decide_ranks_and_answers_results(crowd, api):
     assert "approve" not in api("hr_b1").get(f"/cases/{top['id']}").get_json()["actions"]
 
     decided = api("hr_b1").post(f"/rounds/{rnd['id']}/decide", {"version": 1}).get_json()
-    assert decided["state"] == "decided" and decided["decided_at"] and decided["quotas"]["senior"]["quota"] == 2
+    assert decided["state"] == "decided" and decided["decided_at"]
+    assert decided["quotas"]["senior"]["quota"] == 2
     results = api("appr_b1").get(f"/rounds/{rnd['id']}/results").get_json()
     assert results == {"senior": [
         {"username": "mgr_a", "case": top["id"], "rank": 1, "composite": 92.0, "decision": "promoted"},
@@ -242,7 +245,8 @@ def test_a_failed_decision_changes_nothing(crowd, api):
     rnd = open_round(api)
     first = to_hr(api, apply(api, "mgr_a", rnd), 95)
     second = to_hr(api, apply(api, "mgr_b", rnd), 80)
-    assert api("hr_b1").post(f"/cases/{second['id']}/declare_conflict", {"comment": "亲属"}).status_code == 200
+    conflict = api("hr_b1").post(f"/cases/{second['id']}/declare_conflict", {"comment": "亲属"})
+    assert conflict.status_code == 200
     e = err(api("hr_b1").post(f"/rounds/{rnd['id']}/decide"), 403)
     assert f"case {second['id']}" in e["message"]
     db.session.expire_all()

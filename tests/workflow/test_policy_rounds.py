@@ -77,10 +77,10 @@ ERRORS = [
     ("tie-break empty", {"rounds.tie_break": []}, "rounds.tie_break", "at least 1"),
     ("tie-break unknown key", {"rounds.tie_break": ["composite", "charm"]}, "rounds.tie_break[1]",
      "unknown tie-break key"),
-    ("tie-break twice", {"rounds.tie_break": ["composite", "applied_at", "applied_at"]}, "rounds.tie_break[2]",
-     "listed twice"),
-    ("tie-break not composite first", {"rounds.tie_break": ["applied_at", "composite"]}, "rounds.tie_break[0]",
-     "must be composite"),
+    ("tie-break twice", {"rounds.tie_break": ["composite", "applied_at", "applied_at"]},
+     "rounds.tie_break[2]", "listed twice"),
+    ("tie-break not composite first", {"rounds.tie_break": ["applied_at", "composite"]},
+     "rounds.tie_break[0]", "must be composite"),
 ]
 
 

@@ -28,7 +28,8 @@ def use_policy(ratios=None, **rounds_keys):
     if "effective" in rounds_keys:
         doc["effective"] = {"when": rounds_keys.pop("effective")}
     doc["rounds"].update(rounds_keys)
-    engine.activate_policy(policy_mod.loads(yaml.safe_dump(doc, allow_unicode=True), "test.yaml"), "test.yaml")
+    text_ = yaml.safe_dump(doc, allow_unicode=True)
+    engine.activate_policy(policy_mod.loads(text_, "test.yaml"), "test.yaml")
     db.session.commit()
 
 
@@ -71,7 +72,8 @@ def decisions(rnd, level):
 class TestOpen:
     def test_open_round_shape_and_event(self, bank):
         rnd = open_round(bank, ["senior", "manager"])
-        assert (rnd.state, rnd.period, rnd.unit.code, rnd.levels) == ("open", "2026", "B1", ["manager", "senior"])
+        assert (rnd.state, rnd.period, rnd.unit.code) == ("open", "2026", "B1")
+        assert rnd.levels == ["manager", "senior"]
         assert rnd.min_composite == 60 and rnd.version == 1 and rnd.created_by.username == "hr_b1"
         ev = db.session.execute(text("SELECT chain, seq, action, to_state, role, unit FROM events "
                                      "WHERE chain = :c"), {"c": f"round:{rnd.id}"}).one()
@@ -130,7 +132,8 @@ class TestOpen:
             open_round(bank, ["senior"], opens=dt.date(2026, 4, 1), closes=dt.date(2026, 3, 31))
 
     def test_title_defaults_to_the_period(self, bank):
-        rnd = rounds.open_round(person("hr_b1"), bank["units"]["B1"], " 2026 ", None, OPENS, CLOSES, ["senior"])
+        rnd = rounds.open_round(person("hr_b1"), bank["units"]["B1"], " 2026 ", None, OPENS, CLOSES,
+                                ["senior"])
         assert (rnd.period, rnd.title) == ("2026", "2026")
 
 
@@ -226,7 +229,8 @@ class TestQuotas:
         q = rounds.quotas(rnd)["senior"]
         assert (q.cap, q.headcount, q.places, q.holders, q.leaving, q.freed_by_demotions, q.quota) == \
             (0.15, 200, 30, 25, 0, 0, 5)
-        assert "cap 15% of 200 managers = 30" in q.explanation() and "max(0, 30 − 25 + 0) = 5" in q.explanation()
+        assert "cap 15% of 200 managers = 30" in q.explanation()
+        assert "max(0, 30 − 25 + 0) = 5" in q.explanation()
         assert q.to_json() | {"explanation": ""} == {
             "cap": 0.15, "target": None, "headcount": 200, "places": 30, "holders": 25, "leaving": 0,
             "freed_by_demotions": 0, "quota": 5, "explanation": ""}
@@ -240,8 +244,8 @@ class TestQuotas:
         # demoted before the opening (that one does not free a place of this round).
         demoted, dismissed, earlier = seniors[0], seniors[1], seniors[2]
         for who, day in ((demoted, dt.date(2026, 3, 2)), (earlier, dt.date(2026, 2, 1))):
-            db.session.add(GradeHistory(person=who, from_grade="senior-1", to_grade="manager-3", effective_on=day,
-                                        source="case"))
+            db.session.add(GradeHistory(person=who, from_grade="senior-1", to_grade="manager-3",
+                                        effective_on=day, source="case"))
             who.level, who.tier = "manager", 3
         dismissed.status = "dismissed"
         pv, _ = engine.active_policy()
@@ -251,7 +255,8 @@ class TestQuotas:
         q = rounds.quotas(rnd)["senior"]
         # Headcount 199 (the dismissed one left it): floor(0.15 · 199) = 29; 24 held senior at the opening
         # or came since (22 now, and the 2 who left); 2 left: quota = 29 − 24 + 2 = 7.
-        assert (q.headcount, q.places, q.holders, q.leaving, q.freed_by_demotions, q.quota) == (199, 29, 24, 2, 2, 7)
+        assert (q.headcount, q.places, q.holders) == (199, 29, 24)
+        assert (q.leaving, q.freed_by_demotions, q.quota) == (2, 2, 7)
         assert "(2 by demotion or dismissal)" in q.explanation()
 
     def test_floor_is_exact(self):
@@ -292,7 +297,8 @@ class TestDecide:
         apply_and_score(walk, "mgr_b", rnd, "senior", 80)   # 81.5
         decide(rnd)
         assert rnd.state == "decided" and rnd.decided_at is not None
-        assert decisions(rnd, "senior") == [("mgr_a", "promoted"), ("mgr_b", "promoted"), ("emp", "not_selected")]
+        assert decisions(rnd, "senior") == [("mgr_a", "promoted"), ("mgr_b", "promoted"),
+                                            ("emp", "not_selected")]
         assert [r["rank"] for r in rnd.results["senior"]] == [1, 2, 3]
         assert [r["composite"] for r in rnd.results["senior"]] == [88.5, 81.5, 74.5]
         assert (person("mgr_a").grade, person("mgr_b").grade, person("emp").grade) == \
@@ -323,7 +329,8 @@ class TestDecide:
         apply_and_score(walk, "asst2", rnd, "manager", 30, approver="appr_t1")   # 21 + 26.4 = 47.4
         apply_and_score(walk, "emp2", rnd, "manager-2", 85, approver="appr_t1")
         decide(rnd)
-        assert decisions(rnd, "manager") == [("asst", "promoted"), ("emp2", "promoted"), ("asst2", "not_selected")]
+        assert decisions(rnd, "manager") == [("asst", "promoted"), ("emp2", "promoted"),
+                                             ("asst2", "not_selected")]
 
     def test_ties_go_to_the_policy_tie_break(self, branch, walk, make_person):
         # Equal composites (82.1): mgr_x has the higher annual performance.
@@ -528,8 +535,8 @@ class TestAudit:
         apply_and_score(walk, "mgr_a", rnd, "senior", 90)
         rounds.close_round(rnd, person("hr_b1"))
         decide(rnd)
-        rows = db.session.execute(text("SELECT seq, action, from_state, to_state FROM events WHERE chain = :c "
-                                       "ORDER BY seq"), {"c": f"round:{rnd.id}"}).all()
+        rows = db.session.execute(text("SELECT seq, action, from_state, to_state FROM events "
+                                       "WHERE chain = :c ORDER BY seq"), {"c": f"round:{rnd.id}"}).all()
         assert [tuple(r) for r in rows] == [(1, "open", None, "open"), (2, "close", "open", "closed"),
                                             (3, "decide", "closed", "decided")]
         assert rnd.version == 3
@@ -564,7 +571,8 @@ class TestAudit:
 
 def _cand(id, composite, perf, since, at):
     return SimpleNamespace(id=id, composite=composite, annual_performance=perf,
-                           employee=SimpleNamespace(grade_since=since), created_at=dt.datetime(2026, 3, 2, at))
+                           employee=SimpleNamespace(grade_since=since),
+                           created_at=dt.datetime(2026, 3, 2, at))
 
 
 def test_rank_by_composite_then_performance_then_time_at_grade_then_application():

@@ -3,7 +3,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Integer, Float, Date, DateTime, JSON, UniqueConstraint, CheckConstraint
+from sqlalchemy import (ForeignKey, String, Integer, Float, Date, DateTime, JSON, UniqueConstraint,
+                        CheckConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import db
@@ -69,7 +70,9 @@ class RoundLevel(db.Model):
     """A target level of a round. The unique constraint holds one round per unit, period and level, even
     when two HR officers open rounds at the same moment."""
     __tablename__ = "round_levels"
-    __table_args__ = (UniqueConstraint("unit_id", "period", "level", name="uq_round_levels_unit_period_level"),)
+    __table_args__ = (
+        UniqueConstraint("unit_id", "period", "level", name="uq_round_levels_unit_period_level"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
