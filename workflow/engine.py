@@ -197,13 +197,13 @@ def open_probation(employee: Person, filer: Person | None = None, today: dt.date
     today = today or clock.today()
     pv, pol = active_policy()
     kp = _kind_policy_or_refuse(pol, "probation")
-    if filer is not None and not authority.hr_assignment_over(filer, employee.unit):
+    if filer is not None and (filer.id == employee.id or not authority.hr_assignment_over(filer, employee.unit)):
         raise Forbidden(f"only HR over {employee.unit.code} may start a probation for {employee.username}")
     if employee.status == "dismissed":
         raise Refused(f"{employee.username} is no longer employed", field="employee")
-    if employee.status != "probation" and employee.level is not None:
-        raise Refused(f"{employee.username} is active at {employee.grade}; a probation is for new or "
-                      f"transferred staff in status probation", field="employee")
+    if employee.status != "probation":
+        raise Refused(f"{employee.username} is {employee.status}; a probation is for new or transferred "
+                      f"account managers in status probation", field="employee")
     employee.status = "probation"
     start = employee.hired_on or today
     return _open("probation", filer, employee, pv, pol, today, reason="hire",

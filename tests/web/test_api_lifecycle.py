@@ -155,16 +155,11 @@ class TestProbation:
         resp = api("hr_b1").post("/cases", {"kind": "probation", "employee": "emp"})   # manager-3, active
         assert resp.status_code == 422, resp.get_json()
 
-    @pytest.mark.xfail(strict=True, reason="engine: open_probation refuses only graded active people; an "
-                                           "active member of staff without a grade (an approver) is put in "
-                                           "probation, and confirming it would give them the first grade")
     def test_staff_who_are_not_account_managers_get_no_probation(self, bank, api):
         resp = api("hr_r1").post("/cases", {"kind": "probation", "employee": "appr_b1"})
         assert resp.status_code == 422, resp.get_json()
         assert person("appr_b1").status == "active"
 
-    @pytest.mark.xfail(strict=True, reason="engine: open_probation lets HR open a probation for themselves "
-                                           "(open_case refuses a filer who is the employee)")
     def test_hr_cannot_open_their_own_probation(self, bank, api):
         resp = api("hr_b1").post("/cases", {"kind": "probation"})
         assert resp.status_code in (403, 422), resp.get_json()
