@@ -442,8 +442,9 @@ def _assign(case: Case, people, duty: str, role: str, unit) -> None:
 def refresh_assignments(person: Person, today: dt.date | None = None) -> list[Case]:
     """After the person's roles changed: every open case waiting on them in a role they no longer hold is
     routed afresh by the system (a `reroute` event says why)."""
-    cases = db.session.scalars(select(Case).join(CaseAssignee, CaseAssignee.case_id == Case.id).where(
-        CaseAssignee.person_id == person.id, Case.closed.is_(False)).distinct().order_by(Case.id)).all()
+    waiting = select(CaseAssignee.case_id).where(CaseAssignee.person_id == person.id)
+    cases = db.session.scalars(select(Case).where(Case.id.in_(waiting), Case.closed.is_(False))
+                               .order_by(Case.id)).all()
     moved = []
     for case in cases:
         lost = sorted({f"{a.role}@{a.unit.code}" if a.unit else a.role for a in case.assignments
