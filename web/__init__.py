@@ -34,7 +34,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     bootstrap.init_app(app)
 
-    from . import api, auth, cases, admin, diagrams, hr, cli, rounds, views, lifecycle, reviews
+    from . import api, auth, cases, admin, diagrams, hr, cli, rounds, views, lifecycle, reviews, publicity
     app.session_interface = auth.ApiSessionInterface()
     app.register_blueprint(auth.bp)
     app.register_blueprint(cases.bp)
@@ -42,6 +42,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     app.register_blueprint(lifecycle.bp)
     app.register_blueprint(rounds.bp)
     app.register_blueprint(reviews.bp)
+    app.register_blueprint(publicity.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(diagrams.bp)
     app.register_blueprint(api.bp)

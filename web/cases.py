@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
 
-from workflow import authority, clock, engine, routing
+from workflow import authority, clock, engine, routing, rules
 from workflow.errors import Conflict, Forbidden, NotFound, Refused, WorkflowError
 from workflow.machines import RULEBOOKS, rulebook
 from workflow.models import db, Case, CaseAssignee, OrgUnit, Person
@@ -22,8 +22,8 @@ PER_PAGE = 25
 # The order of the action forms on the case page: moving the case on first, then sending it back or out.
 ACTION_ORDER = ["qualify", "open_evaluation", "evaluate", "confirm", "confirm_grounds", "uphold", "approve",
                 "final_approve", "make_effective", "assign_panel", "score", "supervisor_score", "resubmit",
-                "appeal", "accept_transfer", "extend", "retain", "overturn", "fail", "return", "reject",
-                "withdraw", "declare_conflict"]
+                "appeal", "object", "accept_transfer", "extend", "retain", "overturn", "fail", "return",
+                "reject", "withdraw", "declare_conflict"]
 SECONDARY = {"fail", "return", "reject", "withdraw", "declare_conflict"}
 
 
@@ -216,7 +216,7 @@ def _forms_for(case: Case, actions: list[str], posted: dict | None = None) -> di
     for action in actions:
         form = posted.get(action) if posted else None
         if form is None:
-            form = action_form(action, formdata=None, version=case.version)
+            form = action_form(action, formdata=None, version=case.version, kind=case.kind)
         if action == "assign_panel":
             scored = {s.scorer_id for s in case.scores if s.component == "panel"}
             form.members.choices = [(p.username, f"{p.name} ({p.username}) · {p.unit.name}")
@@ -234,6 +234,8 @@ def render_detail(case: Case, posted: dict | None = None, alert: str | None = No
     pol = engine.policy_for(case)
     actions = sorted(engine.available_actions(case, viewer),
                      key=lambda a: ACTION_ORDER.index(a) if a in ACTION_ORDER else len(ACTION_ORDER))
+    if case.state == "publicity" and not rules.pending_objections(case):
+        actions = [a for a in actions if a != "uphold"]     # 公示: nothing to answer yet
     names = {p.username: p.name for p in db.session.scalars(
         select(Person).where(Person.username.in_({ev.actor for ev in case.events})))}
     return render_template(
@@ -271,7 +273,7 @@ def act(case_id: int, action: str):
     allowed = authority.can(current_user, case, action, rb)
     if not allowed:
         abort(403, allowed.reason)
-    form = action_form(action, formdata=request.form)
+    form = action_form(action, formdata=request.form, kind=case.kind)
     if action == "assign_panel" or hasattr(form, "offer"):
         _forms_for(case, [action], {action: form})
     if not form.validate():

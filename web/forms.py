@@ -175,6 +175,28 @@ class TransferForm(ActionForm):
         return {"unit": self.unit.data}
 
 
+# --- publicity (公示) -----------------------------------------------------------------------------------
+
+class ObjectionForm(ActionForm):
+    """异议: anyone in the publicity's scope, once, with the facts."""
+    statement = TextAreaField(_l("Your objection"),
+                              validators=[DataRequired(_l("Please write your objection."))],
+                              description=_l("The facts you object on. HR answers it; the applicant reads the "
+                                             "statement but not your name."), render_kw={"rows": 3})
+
+    def engine_data(self) -> dict:
+        return {"statement": self.statement.data or ""}
+
+
+class PublicityAnswerForm(ActionForm):
+    """HR's answer to the objections: the promotion stands (uphold) or is withdrawn (overturn)."""
+    comment = TextAreaField(_l("Answer to the objections"), validators=[DataRequired(_l("Please say why."))],
+                            render_kw={"rows": 2})
+
+    def engine_data(self) -> dict:
+        return {"comment": self.comment.data or ""}
+
+
 class OpenCaseForm(FlaskForm):
     """降级或辞退: whom, on which grounds (the reasons are grouped by kind) and the facts."""
     kind = SelectField(_l("Kind"), validators=[DataRequired()])
@@ -210,9 +232,17 @@ ACTION_FORMS = {
 }
 
 
-def action_form(action: str, formdata=None, **kwargs) -> ActionForm:
+# Where one action means something else in a kind: a promotion's uphold and overturn answer the
+# publicity's objections (a comment is required), not an appeal.
+KIND_ACTION_FORMS = {
+    ("promotion", "object"): ObjectionForm, ("promotion", "uphold"): PublicityAnswerForm,
+    ("promotion", "overturn"): PublicityAnswerForm,
+}
+
+
+def action_form(action: str, formdata=None, kind: str | None = None, **kwargs) -> ActionForm:
     """The form of an action; fields are prefixed by the action so several fit on one page."""
-    cls = ACTION_FORMS.get(action, CommentForm)
+    cls = KIND_ACTION_FORMS.get((kind, action)) or ACTION_FORMS.get(action, CommentForm)
     return cls(formdata=formdata, prefix=action, **kwargs)
 
 

@@ -33,13 +33,27 @@ def me_json(person: Person) -> dict[str, Any]:
             "grade": person.grade, "roles": person.role_strings(), "status": person.status}
 
 
-def event_json(ev, hide_score: bool) -> dict[str, Any]:
+def objector_visible(viewer: Person, case: Case, ev) -> bool:
+    """公示: who objected is shown to the objector and to HR over the case (who weigh and answer the
+    objection, and may need to ask the objector for facts); not to the applicant, nor to the colleagues
+    in scope. A colleague could pass the name on, and an objector who fears retaliation would keep
+    silent: the publicity exists so that people speak. Everyone who sees the case reads the statements."""
+    if ev.action != "object" or ev.actor_id == viewer.id:
+        return True
+    if viewer.id == case.employee_id:
+        return False
+    return any(authority.hr_assignment_over(viewer, unit) is not None
+               for unit in (case.step_unit, case.employee.unit) if unit is not None)
+
+
+def event_json(ev, hide_score: bool, hide_actor: bool = False) -> dict[str, Any]:
     data = dict(ev.data or {})
     if hide_score and ev.action in ("score", "supervisor_score"):
         data.pop("score", None)
     return {"seq": ev.seq, "action": ev.action, "from_state": ev.from_state, "to_state": ev.to_state,
-            "actor": ev.actor, "role": ev.role, "unit": ev.unit, "at": ev.at.isoformat() + "Z",
-            "comment": ev.comment, "data": data}
+            "actor": None if hide_actor else ev.actor, "role": ev.role,
+            "unit": None if hide_actor else ev.unit,
+            "at": ev.at.isoformat() + "Z", "comment": ev.comment, "data": data}
 
 
 def scores_json(case: Case, viewer: Person) -> dict[str, Any]:
@@ -77,6 +91,6 @@ def case_json(case: Case, viewer: Person) -> dict[str, Any]:
         "overdue": engine.is_overdue(case, clock.today()),
         "effective_on": case.effective_on.isoformat() if case.effective_on else None,
         "actions": engine.available_actions(case, viewer),
-        "events": [event_json(ev, hide) for ev in case.events],
+        "events": [event_json(ev, hide, not objector_visible(viewer, case, ev)) for ev in case.events],
         "created_at": case.created_at.isoformat() + "Z",
     }

@@ -28,7 +28,7 @@ STATES = {
     "in_probation": _l("In probation"), "evaluation": _l("Probation evaluation"), "hr_review": _l("HR review"),
     "confirmed": _l("Confirmed"), "failed": _l("Failed"), "review": _l("Review"), "notice": _l("Notice"),
     "appeal_review": _l("Appeal review"), "final_approval": _l("Final approval"), "retained": _l("Retained"),
-    "overturned": _l("Overturned"), "transferred": _l("Transferred"),
+    "overturned": _l("Overturned"), "transferred": _l("Transferred"), "publicity": _l("Publicity"),
 }
 
 ACTIONS = {
@@ -42,7 +42,8 @@ ACTIONS = {
     "extend": _l("Extend"), "fail": _l("Fail"), "confirm_grounds": _l("Confirm the grounds"),
     "retain": _l("Retain"), "appeal": _l("Appeal"), "uphold": _l("Uphold"), "overturn": _l("Overturn"),
     "close_notice": _l("Close the notice"), "final_approve": _l("Final approval"),
-    "accept_transfer": _l("Accept the transfer"),
+    "accept_transfer": _l("Accept the transfer"), "object": _l("Object"),
+    "end_publicity": _l("Publicity ended"),
     "roles_change": _l("Roles changed"), "password_set": _l("Password set"), "grade_change": _l("Grade changed"),
 }
 
@@ -104,6 +105,7 @@ STATE_COLOURS = {
     "in_probation": "info", "evaluation": "primary", "hr_review": "warning", "confirmed": "success",
     "failed": "danger", "review": "primary", "notice": "warning", "appeal_review": "info",
     "final_approval": "warning", "retained": "success", "overturned": "success", "transferred": "secondary",
+    "publicity": "info",
 }
 
 
