@@ -259,3 +259,19 @@ class TestOrderOfChecks:
     def test_a_malformed_body_is_400(self, published, api, client):
         err(client.post(f"/api/v1/cases/{published['id']}/object", data="{", content_type="application/json",
                         headers=api("emp2").headers), 400)
+
+
+# --- engine gaps -----------------------------------------------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="engine: a late objection is refused by rules.require_inside_window, "
+                                       "whose message speaks of the notice window, not the publicity")
+def test_a_late_objection_names_the_publicity(published, api, app):
+    tick(app, "2026-03-10")
+    e = err(api("emp2").post(f"/cases/{published['id']}/object", {"statement": "太晚了"}), 422)
+    assert "publicity" in e["message"]
+
+
+@pytest.mark.xfail(strict=True, reason="engine: available_actions offers uphold with no objection waiting, "
+                                       "which the guard then refuses (422); the case page hides it itself")
+def test_uphold_is_offered_only_with_an_objection_waiting(published, api):
+    assert "uphold" not in ok(api("hr_b1").get(f"/cases/{published['id']}"))["actions"]
