@@ -11,7 +11,7 @@ from sqlalchemy import and_, false, or_, select
 
 from .errors import Forbidden
 from .machines import Rulebook
-from .models import Case, CaseAssignee, Event, OrgUnit, PanelMember, Person, Round
+from .models import Case, CaseAssignee, Event, OrgUnit, PanelMember, Person, Review, Round
 
 SUBTREE_VIEWERS = ("hr", "approver", "supervisor", "admin")
 
@@ -59,6 +59,8 @@ def can(actor: Person | None, case: Case, action: str, rb: Rulebook,
             return Decision(False, "only people in the publicity's scope may object")
         if any(ev.action == "object" and ev.actor_id == actor.id for ev in case.events):
             return Decision(False, "you have already objected")
+        if any(ev.actor_id == actor.id and ev.data.get("decision") for ev in case.events):
+            return Decision(False, "you took a decision on this case; answer objections, do not file them")
         return Decision(True)
     if duty == "any_assignee":
         if any(a.person_id == actor.id for a in case.assignments):
@@ -173,8 +175,10 @@ def visible_filter(person: Person):
         Case.id.in_(select(CaseAssignee.case_id).where(CaseAssignee.person_id == person.id)),
         Case.id.in_(select(PanelMember.case_id).where(PanelMember.person_id == person.id)),
         Case.id.in_(select(Event.case_id).where(Event.actor_id == person.id)),
-        and_(Case.state == "publicity", Case.step_unit_id.in_([u.id for u in person.unit.ancestors()])),
     ]
+    if person.status != "dismissed":   # 公示 is for the people working in the approving unit
+        conds.append(and_(Case.state == "publicity",
+                          Case.step_unit_id.in_([u.id for u in person.unit.ancestors()])))
     units = _subtree_units(person)
     if units:
         in_subtree = or_(*[OrgUnit.path.startswith(u.path) for u in units])
@@ -239,6 +243,25 @@ def round_visible_filter(person: Person):
     if not units:
         return false()
     return Round.unit_id.in_(select(OrgUnit.id).where(or_(*[OrgUnit.path.startswith(u.path) for u in units])))
+
+
+# --- the annual review -------------------------------------------------------------------------------
+
+def can_run_review(person: Person, unit: OrgUnit) -> Decision:
+    """Run the annual review (年度考核排名) of `unit`'s subtree: HR holding `hr` there or at an ancestor."""
+    if person.status == "dismissed":
+        return Decision(False, "your employment has ended")
+    if hr_assignment_over(person, unit) is None:
+        return Decision(False, f"only HR at {unit.code} or above may run its annual review")
+    return Decision(True)
+
+
+def review_visible_filter(person: Person):
+    """A WHERE clause for the stored reviews `person` may see: HR, approvers and admins of the unit or above."""
+    units = _subtree_units(person, ("hr", "approver", "admin"))
+    if not units:
+        return false()
+    return Review.unit_id.in_(select(OrgUnit.id).where(or_(*[OrgUnit.path.startswith(u.path) for u in units])))
 
 
 def can_verify_audit(person: Person) -> bool:

@@ -307,7 +307,8 @@ def flush() -> None:
 def available_actions(case: Case, person: Person) -> list[str]:
     """The actions `person` may take on `case` now (what the pages show as buttons)."""
     rb = rulebook(case.kind)
-    return [a for a in rb.actions() if rb.can_fire(case.state, a) and authority.can(person, case, a, rb)]
+    return [a for a in rb.actions() if rb.can_fire(case.state, a) and authority.can(person, case, a, rb)
+            and rb.available_when.get(a, bool)(case)]
 
 
 # --- routing the current state -----------------------------------------------------------------------

@@ -319,6 +319,12 @@ def pending_objections(case) -> int:
     return pending
 
 
+def require_publicity_open(event) -> None:
+    ctx = _ctx(event)
+    if ctx.case.deadline and ctx.today > ctx.case.deadline:
+        raise Refused(f"the publicity ended on {ctx.case.deadline.isoformat()}")
+
+
 def require_pending_objection(event) -> None:
     if not pending_objections(_ctx(event).case):
         raise Refused("there is no objection to answer")

@@ -2,6 +2,8 @@
 everyone in the approving unit's subtree; each of them (not the applicant) may object once; HR upholds
 it (answering the objections) or overturns it; tick ends the publicity once the window has passed with no
 objection waiting. Also: who sees the objector, the list, the order of checks and the error shape."""
+import datetime as dt
+
 import pytest
 import yaml
 
@@ -263,15 +265,12 @@ class TestOrderOfChecks:
 
 # --- engine gaps -----------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="engine: a late objection is refused by rules.require_inside_window, "
-                                       "whose message speaks of the notice window, not the publicity")
 def test_a_late_objection_names_the_publicity(published, api, app):
-    tick(app, "2026-03-10")
+    from workflow import clock
+    clock.fix_today(dt.date(2026, 3, 10))       # the window has passed; tick has not run yet
     e = err(api("emp2").post(f"/cases/{published['id']}/object", {"statement": "太晚了"}), 422)
     assert "publicity" in e["message"]
 
 
-@pytest.mark.xfail(strict=True, reason="engine: available_actions offers uphold with no objection waiting, "
-                                       "which the guard then refuses (422); the case page hides it itself")
 def test_uphold_is_offered_only_with_an_objection_waiting(published, api):
     assert "uphold" not in ok(api("hr_b1").get(f"/cases/{published['id']}"))["actions"]

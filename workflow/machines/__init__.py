@@ -6,7 +6,9 @@ Machines are built with model=None and auto_transitions=False and fired with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 from transitions import Machine
 
@@ -27,6 +29,7 @@ class Rulebook:
     decisions: frozenset[str]
     version_free: frozenset[str]
     transitions: tuple[dict, ...]
+    available_when: dict[str, Callable[[Any], Any]]   # action -> predicate on the case, for listing it
     routes: dict[str, str]              # states routed to a person, not by the policy: applicant, supervisor, appeal
     round_actions: frozenset[str] = frozenset()   # taken on a round's cases by the round's decision
     round_only: frozenset[str] = frozenset()      # ... and only there
@@ -52,6 +55,7 @@ def build(module: ModuleType) -> Rulebook:
         automatic=tuple(module.AUTOMATIC), system_also=frozenset(module.SYSTEM_ALSO),
         decisions=frozenset(module.DECISIONS), version_free=frozenset(module.VERSION_FREE),
         transitions=tuple(module.TRANSITIONS), routes=dict(getattr(module, "ROUTES", {})),
+        available_when=dict(getattr(module, "AVAILABLE_WHEN", {})),
         round_actions=frozenset(getattr(module, "ROUND_ACTIONS", ())),
         round_only=frozenset(getattr(module, "ROUND_ONLY", ())),
     )

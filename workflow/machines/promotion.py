@@ -33,6 +33,8 @@ VERSION_FREE = ["score", "supervisor_score"]   # concurrent scorers never block 
 # A round's cases in hr_approval are decided together by its decision (approve up to the quota, not_select
 # the rest), by HR at the round's unit or above; `not_select` exists only there (workflow/rounds.py).
 ROUND_ACTIONS = ["approve", "not_select"]
+# Actions offered only when the case calls for them (the engine asks before listing them).
+AVAILABLE_WHEN = {"uphold": r.pending_objections}
 ROUND_ONLY = ["not_select"]
 
 _OPEN = ["qualification_review", "returned", "panel_scoring", "hr_approval", "publicity", "approved"]
@@ -65,7 +67,7 @@ TRANSITIONS = [
     # 公示: anyone in scope may object; HR upholds the promotion or overturns it; when the window has
     # passed with no objection open, tick ends the publicity and the promotion goes on.
     {"trigger": "object", "source": "publicity", "dest": None, "prepare": [r.require_statement,
-                                                                         r.require_inside_window],
+                                                                         r.require_publicity_open],
      "before": fx.record_objection},
     {"trigger": "uphold", "source": "publicity", "dest": None, "prepare": [r.require_comment,
                                                                          r.require_pending_objection]},
