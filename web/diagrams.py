@@ -19,7 +19,8 @@ bp = Blueprint("diagrams", __name__, url_prefix="/machines")
 log = logging.getLogger(__name__)
 
 # Who acts, beyond the duties of the case page.
-MORE_DUTIES = {"any_assignee": _l("Any assignee"), "system": _l("System"), "initiator": _l("Initiator")}
+MORE_DUTIES = {"any_assignee": _l("Any assignee"), "system": _l("System"), "initiator": _l("Initiator"),
+               "in_scope": _l("Anyone in scope")}
 
 # The guards of the machine modules (functions of workflow/rules.py), in words.
 GUARDS = {
@@ -34,6 +35,9 @@ GUARDS = {
     "require_evaluation_form": _l("the evaluation form's answers"),
     "require_extension": _l("no longer than the policy allows, once"),
     "require_fail_outcome": _l("dismissal or transfer"), "require_transfer_unit": _l("names another unit"),
+    "has_publicity": _l("policy: publicity first"),
+    "require_pending_objection": _l("an objection waits for an answer"),
+    "require_publicity_over": _l("the publicity is over, no objection open"),
 }
 
 
