@@ -23,9 +23,11 @@ from .policies import PolicyVersion, Setting  # noqa: E402
 from .cases import Case, CaseAssignee, CaseScore, PanelMember, Conflict  # noqa: E402
 from .audit import Event  # noqa: E402
 from .rounds import Round, RoundLevel  # noqa: E402
+from .absences import Absence  # noqa: E402
+from .reviews import Review  # noqa: E402
 
 __all__ = [
     "db", "OrgUnit", "RoleAssignment", "Person", "ApiToken", "Score", "GradeHistory",
     "PolicyVersion", "Setting", "Case", "CaseAssignee", "CaseScore", "PanelMember", "Conflict", "Event",
-    "Round", "RoundLevel",
+    "Round", "RoundLevel", "Absence", "Review",
 ]
