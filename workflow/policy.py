@@ -112,6 +112,21 @@ class Ratio:
     share: float
 
 
+# Absences that exempt from the annual review when they leave too few worked months (产假, 病假, 事假);
+# any other absence (`other`) never does.
+LEAVE_REASONS = ("maternity", "sick", "personal")
+
+
+@dataclass(frozen=True)
+class AnnualReview:
+    """年度考核排名: the org level within which managers are ranked, the bottom share of each level that
+    re-competes (percent), and the worked months under which absence exempts or demotes."""
+    ranking_scope: str
+    recompete: dict[str, float]
+    min_worked_months: float = 2
+    exempt_reasons: tuple[str, ...] = LEAVE_REASONS
+
+
 @dataclass(frozen=True)
 class Policy:
     id: str
@@ -138,6 +153,7 @@ class Policy:
     ratios: dict[str, Ratio] = field(default_factory=dict)        # level -> its cap or target share
     round_min_composite: float | None = None                      # rounds: nobody below it is promoted
     tie_break: tuple[str, ...] = TIE_BREAK_KEYS                   # rounds: the ranking order
+    annual_review: AnnualReview | None = None                     # None: the policy runs no annual review
 
     def cap(self, level: str) -> float | None:
         """The level's hard cap (a share of headcount), or None when it has none."""
@@ -235,6 +251,10 @@ class Policy:
             "effective": {"when": self.effective_when},
             "ratios": {lv: {r.kind: r.share} for lv, r in self.ratios.items()},
             "rounds": {"min_composite": self.round_min_composite, "tie_break": list(self.tie_break)},
+            "annual_review": None if self.annual_review is None else {
+                "ranking_scope": self.annual_review.ranking_scope, "recompete": self.annual_review.recompete,
+                "min_worked_months": self.annual_review.min_worked_months,
+                "exempt_reasons": list(self.annual_review.exempt_reasons)},
         }
 
 
@@ -362,7 +382,7 @@ def _join(path: str, key: str) -> str:
 TOP_KEYS_REQUIRED = ("policy", "version", "name", "org_levels", "education", "ladder", "steps", "authority",
                      "eligibility", "scoring")
 TOP_KEYS_OPTIONAL = ("exceptional", "scores", "effective", "calendar", "probation", "demotion", "dismissal",
-                     "misconduct", "publicity", "ratios", "rounds")
+                     "misconduct", "publicity", "ratios", "rounds", "annual_review")
 
 
 def from_document(doc: Any, source: str) -> Policy:
@@ -490,6 +510,7 @@ def from_document(doc: Any, source: str) -> Policy:
             sanctions[sev] = tuple(allowed)
 
     ratios, min_composite, tie_break = _rounds_section(v, doc, level_ids)
+    annual_review = _annual_review_section(v, doc, org_ids, level_ids)
 
     canonical_doc = json.loads(canonical(doc))
     return Policy(
@@ -503,6 +524,7 @@ def from_document(doc: Any, source: str) -> Policy:
         hash=hashlib.sha256(canonical(canonical_doc).encode()).hexdigest(), document=canonical_doc,
         kinds=kinds, sanctions=sanctions, publicity_days=publicity_days, ratios=ratios,
         round_min_composite=min_composite, tie_break=tie_break,
+        annual_review=annual_review,
     )
 
 
@@ -574,3 +596,26 @@ def _rounds_section(v: _V, doc: dict, level_ids: list[str]) -> tuple[dict[str, R
     if tie_break[0] != "composite":
         v.fail("rounds.tie_break[0]", "must be composite: a round ranks by the composite score first")
     return ratios, min_composite, tie_break
+
+
+def _annual_review_section(v: _V, doc: dict, org_ids: list[str], level_ids: list[str]) -> AnnualReview | None:
+    """`annual_review` (optional): the ranking scope (an org level), the bottom percent of each level that
+    re-competes, the worked months under which absence counts, and the leave reasons that exempt."""
+    if "annual_review" not in doc:
+        return None
+    p = "annual_review"
+    section = v.mapping(doc[p], p, ("ranking_scope",), ("recompete", "min_worked_months", "exempt_reasons"))
+    scope = v.one_of(section["ranking_scope"], f"{p}.ranking_scope", org_ids, "org level")
+    recompete = {}
+    for lv, percent in v.mapping(section.get("recompete", {}), f"{p}.recompete", optional=level_ids).items():
+        if lv == level_ids[0]:
+            v.fail(f"{p}.recompete.{lv}", "is the lowest level: nobody can be demoted from it, so it cannot "
+                                          "re-compete")
+        recompete[lv] = float(v.number(percent, f"{p}.recompete.{lv}", lo=0, hi=100))
+    months = v.number(section.get("min_worked_months", 2), f"{p}.min_worked_months", lo=0, hi=12)
+    reasons = v.seq(section.get("exempt_reasons", list(LEAVE_REASONS)), f"{p}.exempt_reasons", min_len=0)
+    for i, reason in enumerate(reasons):
+        v.one_of(reason, f"{p}.exempt_reasons[{i}]", LEAVE_REASONS, "leave reason")
+        if reason in reasons[:i]:
+            v.fail(f"{p}.exempt_reasons[{i}]", f"'{reason}' is listed twice")
+    return AnnualReview(scope, recompete, months, tuple(reasons))
