@@ -257,11 +257,13 @@ def can_run_review(person: Person, unit: OrgUnit) -> Decision:
 
 
 def review_visible_filter(person: Person):
-    """A WHERE clause for the stored reviews `person` may see: HR, approvers and admins of the unit or above."""
+    """A WHERE clause for the stored reviews `person` may see: HR, approvers and admins of the unit or
+    above."""
     units = _subtree_units(person, ("hr", "approver", "admin"))
     if not units:
         return false()
-    return Review.unit_id.in_(select(OrgUnit.id).where(or_(*[OrgUnit.path.startswith(u.path) for u in units])))
+    return Review.unit_id.in_(select(OrgUnit.id).where(
+        or_(*[OrgUnit.path.startswith(u.path) for u in units])))
 
 
 def can_verify_audit(person: Person) -> bool:
