@@ -15,8 +15,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
 from workflow import audit, clock, demo as demo_mod, directory, engine, importing, policy as policy_mod
+from workflow import review
 from workflow.errors import Conflict, WorkflowError
-from workflow.models import db, Case
+from workflow.models import db, Case, OrgUnit
 
 MAX_PROBLEMS_SHOWN = 200
 
@@ -65,7 +66,8 @@ def parse_today(ctx, param, value: str | None) -> dt.date | None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (init_db, import_org, import_scores, set_password, demo, tick, audit_verify, policy_check):
+    for command in (init_db, import_org, import_scores, set_password, demo, tick, audit_verify, policy_check,
+                    import_absences, annual_review):
         app.cli.add_command(command)
 
 
@@ -126,6 +128,16 @@ def import_org(units: str, people: str) -> None:
 def import_scores(scores: str) -> None:
     """Load or update performance, skill-test and other scores from a CSV or XLSX file."""
     result = importing.import_scores(scores)
+    db.session.commit()
+    click.echo(result.summary())
+
+
+@click.command("import-absences")
+@click.argument("absences", type=_file)
+@reported
+def import_absences(absences: str) -> None:
+    """Load or update absences (username,start,end,reason) from a CSV or XLSX file (all or nothing)."""
+    result = importing.import_absences(absences)
     db.session.commit()
     click.echo(result.summary())
 
@@ -245,3 +257,45 @@ def audit_verify(batch: int) -> None:
     for problem in report.problems:
         click.echo(f"  {problem}", err=True)
     raise click.exceptions.Exit(1)
+
+
+# --- the annual review -------------------------------------------------------------------------------
+
+@click.command("annual-review")
+@click.option("--period", required=True, metavar="YYYY", help="The year reviewed, e.g. 2025.")
+@click.option("--unit", "unit_code", required=True, metavar="CODE",
+              help="The unit whose subtree is reviewed.")
+@click.option("--dry-run", is_flag=True, help="Show the outcomes; open nothing, store nothing.")
+@click.option("--as", "as_user", metavar="USERNAME", help="Run it as this HR person (default: the system).")
+@click.option("--today", callback=parse_today, metavar="YYYY-MM-DD", help="Act as if today were this date.")
+@reported
+def annual_review(period: str, unit_code: str, dry_run: bool, as_user: str | None,
+                  today: dt.date | None) -> None:
+    """年度考核排名: rank the unit's managers and open the re-competition, absence and dismissal cases."""
+    if today is not None:
+        clock.fix_today(today)
+    unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == unit_code))
+    if unit is None:
+        fail(f"unknown unit '{unit_code}'")
+    actor = None
+    if as_user is not None:
+        actor = directory.person_by_username(as_user)
+        if actor is None:
+            fail(f"unknown username '{as_user}'")
+    result = review.annual_review(unit, period, actor, dry_run=dry_run)
+    if result.created:
+        db.session.commit()
+    rows = [("username", "level", "rank", "outcome", "case", "reason")] + [
+        (o["username"], o["level"], f"{o['rank']}/{o['of']}" if o["rank"] else "—", o["outcome"],
+         str(o.get("case") or "—"), o["reason"]) for o in result.outcomes]
+    click.echo(format_table(rows) if result.outcomes else "nobody to review")
+    opened = sum(1 for o in result.outcomes if o.get("case"))
+    if result.stored:
+        r = result.review
+        click.echo(f"\n{unit.code} {result.period}: already reviewed (review {r.id}, "
+                   f"{r.created_at.isoformat(timespec='minutes')}); nothing new was opened")
+    elif result.dry_run:
+        click.echo(f"\n{unit.code} {result.period}: dry run, nothing was changed")
+    else:
+        click.echo(f"\n{unit.code} {result.period}: review {result.review.id} stored, "
+                   f"{opened} case(s) opened")

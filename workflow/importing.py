@@ -1,10 +1,11 @@
-"""Import files: org units, people and scores from CSV (UTF-8) or XLSX (see CONTRACT.md, "Import files").
+"""Import files: org units, people, scores and absences from CSV (UTF-8) or XLSX (see CONTRACT.md,
+"Import files").
 
 An import is all or nothing. Every row is checked first, against the policy, the rest of the file and
 the database; if anything is wrong, `ImportRefused` carries every problem, each naming the file's line
 (the header is line 1), the exact column header and what is wrong, and nothing is changed. Otherwise the
-rows are upserted (by unit code, username, and person + kind + period) through workflow.directory and
-flushed; the caller commits once, so units and people load in one transaction.
+rows are upserted (by unit code, username, person + kind + period, person + start + reason) through
+workflow.directory and flushed; the caller commits once, so units and people load in one transaction.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from sqlalchemy import select
 
 from . import clock, directory, engine
 from .errors import Refused, WorkflowError
-from .models import db, Case, OrgUnit, Person, Score
+from .models import db, Absence, Case, OrgUnit, Person, Score
+from .models.absences import ABSENCE_REASONS
 from .models.org import ROLES
 from .policy import Policy
 
@@ -34,6 +36,7 @@ UNIT_COLUMNS = ("code", "name", "level", "parent_code")
 PEOPLE_REQUIRED = ("username", "name", "unit_code")
 PEOPLE_OPTIONAL = ("grade", "grade_since", "hired_on", "education", "status", "roles", "password")
 SCORE_COLUMNS = ("username", "period", "kind", "value")
+ABSENCE_COLUMNS = ("username", "start", "end", "reason")
 PASS_WORDS = {"pass": True, "fail": False, "通过": True, "不通过": False, "合格": True, "不合格": False}
 ROLE_SEPARATORS = re.compile(r"[;；]")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -81,6 +84,8 @@ class ImportResult:
     scores_created: int = 0
     scores_updated: int = 0
     probations_opened: int = 0
+    absences_created: int = 0
+    absences_updated: int = 0
 
     def summary(self) -> str:
         parts = []
@@ -94,6 +99,8 @@ class ImportResult:
             parts.append(f"scores: {self.scores_created} created, {self.scores_updated} updated")
         if self.probations_opened:
             parts.append(f"probations opened: {self.probations_opened}")
+        if self.absences_created or self.absences_updated:
+            parts.append(f"absences: {self.absences_created} created, {self.absences_updated} updated")
         return "; ".join(parts) or "nothing to import"
 
 
@@ -592,6 +599,47 @@ def check_scores(table: Table, policy: Policy, problems: list[Problem]) -> list[
     return out
 
 
+# --- absences ----------------------------------------------------------------------------------------
+
+@dataclass
+class AbsenceRow:
+    line: int
+    person: Person
+    start: dt.date
+    end: dt.date
+    reason: str
+
+
+def check_absences(table: Table, problems: list[Problem]) -> list[AbsenceRow]:
+    chk = _Checker(table, problems)
+    people = _existing_people([row.get("username", "") for _, row in table.rows])
+    seen: dict[tuple[str, dt.date, str], int] = {}
+    out = []
+    for line, row in table.rows:
+        chk.row(line)
+        username = chk.text(row, "username")
+        person = people.get(username)
+        if username and person is None:
+            chk.bad("username", f"unknown username '{username}'")
+        start = chk.date(row, "start") if chk.text(row, "start") else None
+        end = chk.date(row, "end") if chk.text(row, "end") else None
+        if start and end and end < start:
+            chk.bad("end", f"{end.isoformat()} is before the start ({start.isoformat()})")
+        reason = chk.text(row, "reason")
+        if reason and reason not in ABSENCE_REASONS:
+            chk.bad("reason", f"unknown reason '{reason}' (reasons: {', '.join(ABSENCE_REASONS)})")
+        key = (username, start, reason)
+        if username and start and reason:
+            if key in seen:
+                chk.bad("start", f"{username} already has a {reason} absence from {start.isoformat()} "
+                                 f"on line {seen[key]}")
+            else:
+                seen[key] = line
+        if not chk.failed:
+            out.append(AbsenceRow(line, person, start, end, reason))
+    return out
+
+
 # --- the imports -------------------------------------------------------------------------------------
 
 def import_org(units: Source | None = None, people: Source | None = None, *, policy: Policy | None = None,
@@ -672,6 +720,34 @@ def import_scores(scores: Source, *, policy: Policy | None = None) -> ImportResu
         else:
             score.value, score.passed, score.imported_at = r.value, r.passed, now
             result.scores_updated += 1
+    db.session.flush()
+    return result
+
+
+def import_absences(absences: Source) -> ImportResult:
+    """Load or update absences (`username,start,end,reason`), upserting by person, start and reason (a
+    re-import may move the end). All or nothing, as `import_org`."""
+    problems: list[Problem] = []
+    table = read_table(absences, ABSENCE_COLUMNS, (), problems)
+    rows = check_absences(table, problems) if table else []
+    if problems:
+        raise ImportRefused(problems)
+    result = ImportResult()
+    person_ids = sorted({r.person.id for r in rows})
+    existing: dict[tuple[int, dt.date, str], Absence] = {}
+    for i in range(0, len(person_ids), 500):
+        for a in db.session.scalars(select(Absence).where(Absence.person_id.in_(person_ids[i:i + 500]))):
+            existing[(a.person_id, a.start, a.reason)] = a
+    now = clock.now()
+    for r in rows:
+        absence = existing.get((r.person.id, r.start, r.reason))
+        if absence is None:
+            db.session.add(Absence(person=r.person, start=r.start, end=r.end, reason=r.reason,
+                                   imported_at=now))
+            result.absences_created += 1
+        else:
+            absence.end, absence.imported_at = r.end, now
+            result.absences_updated += 1
     db.session.flush()
     return result
 
