@@ -202,4 +202,5 @@ def audit_verify():
 
 # The promotion rounds' endpoints register on this blueprint.
 from . import api_rounds  # noqa: E402,F401
+from . import api_reviews  # noqa: E402,F401
 from . import api_publicity  # noqa: E402,F401
