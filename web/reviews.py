@@ -161,8 +161,8 @@ def run_review():
         result = run(unit, form.period.data, current_user, dry_run=False)
     except WorkflowError as exc:
         db.session.rollback()
-        return _render_index(_preview_form(_runnable_units()) if _runnable_units() else None,
-                             alert=_refusal(exc), status=exc.status)
+        units = _runnable_units()
+        return _render_index(_preview_form(units) if units else None, alert=_refusal(exc), status=exc.status)
     if result.created:
         opened = sum(1 for o in result.outcomes if o.get("case"))
         flash(_("The review is stored; %(n)s case(s) opened.", n=opened), "success")
