@@ -116,7 +116,7 @@ class TestInitDb:
         assert run(fresh, "init-db").exit_code == 0
         result = run(fresh, "demo")
         assert result.exit_code == 0, result.output
-        assert "demo loaded: 15 units, 67 people, 10 cases" in result.stdout
+        assert "demo loaded: 15 units, 67 people, 11 cases" in result.stdout
         assert "password: demo123" in result.stdout
         assert any(line.startswith("admin ") and "admin@HQ" in line for line in result.stdout.splitlines())
         assert run(fresh, "audit-verify").exit_code == 0

@@ -53,7 +53,7 @@ class Case(db.Model):
     reason: Mapped[str | None] = mapped_column(String(40))
     severity: Mapped[str | None] = mapped_column(String(10))
     due_on: Mapped[dt.date | None] = mapped_column(Date)
-    extensions: Mapped[int] = mapped_column(Integer, default=0)
+    extensions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     outcome: Mapped[str | None] = mapped_column(String(40))
     related_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     eligibility: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
