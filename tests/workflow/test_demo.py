@@ -120,3 +120,11 @@ def test_logins_name_people_with_roles_and_hints(loaded):
 def test_refused_on_a_database_with_another_org(bank):
     with pytest.raises(Refused, match="already holds an org tree"):
         demo.load()
+
+
+def test_every_case_is_a_path_of_its_machine(loaded):
+    from workflow.machines import rulebook
+    cases = db.session.scalars(select(Case)).all()
+    assert cases
+    for case in cases:
+        assert rulebook(case.kind).path_problems(case.events, case.state) == [], case

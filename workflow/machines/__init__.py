@@ -41,6 +41,30 @@ class Rulebook:
         event = self.machine.events.get(action)
         return event is not None and bool(event.transitions.get(state))
 
+    def path_problems(self, events, state: str) -> list[str]:
+        """Why a case's events (in seq order) are not a path of this machine ending in `state`: each event
+        after `create` must be a transition of its action from the state the previous one left, into a
+        state the action can reach."""
+        problems, at = [], None
+        for ev in events:
+            if ev.action == "create":
+                if at is not None or ev.to_state != self.created:
+                    problems.append(f"#{ev.seq} create must open the case in {self.created}")
+            elif ev.from_state != at:
+                problems.append(f"#{ev.seq} {ev.action} starts from {ev.from_state}, the case was {at}")
+            elif not self.can_fire(at, ev.action):
+                problems.append(f"#{ev.seq} {ev.action} is no transition from {at}")
+            elif ev.to_state not in self.destinations(at, ev.action):
+                problems.append(f"#{ev.seq} {ev.action} cannot lead from {at} to {ev.to_state}")
+            at = ev.to_state
+        if at != state:
+            problems.append(f"the case is {state} but its events end in {at}")
+        return problems
+
+    def destinations(self, state: str, action: str) -> set[str]:
+        event = self.machine.events.get(action)
+        return {t.dest or state for t in event.transitions.get(state, [])} if event else set()
+
     def sources(self, action: str) -> list[str]:
         event = self.machine.events.get(action)
         return [s for s, ts in event.transitions.items() if ts] if event else []
