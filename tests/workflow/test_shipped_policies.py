@@ -357,3 +357,37 @@ def test_jilin_targets_set_no_quota(org, make_person):
     assert [(r["username"], r["decision"]) for r in rnd.results["intermediate"]] == [("ja", "promoted"),
                                                                                       ("jb", "promoted")]
     assert [(c.state, c.effective_on) for c in cases] == [("approved", dt.date(2026, 4, 1))] * 2
+
+
+# --- probation: the trial post (试岗期) and the internship (实习期) ------------------------------------------
+
+@pytest.mark.parametrize("name, due_on, hr", [
+    ("mobile_quzhou", dt.date(2026, 3, 15), "hr_district"),     # two months' trial post, the district decides
+    ("mobile_jilin", dt.date(2026, 4, 15), "hr_city"),          # three months' internship, the city decides
+])
+def test_a_new_manager_confirmed_after_the_trial_becomes_junior(org, make_person, name, due_on, hr):
+    o = org(name)
+    make_person("newbie", o["team"], status="probation", hired_on=dt.date(2026, 1, 15), skill_test="pass")
+    db.session.commit()
+    case = engine.open_probation(person("newbie"), person(hr))
+    db.session.commit()
+    assert (case.state, case.due_on) == ("in_probation", due_on)
+    assert assignees(case) == [hr]
+    evaluation_opens = due_on - dt.timedelta(days=7)
+    assert engine.due_for_tick(evaluation_opens - dt.timedelta(days=1)) == []
+    assert engine.due_for_tick(evaluation_opens) == [(case.id, "open_evaluation")]
+    engine.fire(case, "open_evaluation", None, today=evaluation_opens)
+    db.session.commit()
+    act(case, "evaluate", "sup", score=85, comment="鉴定合格")
+    act(case, "confirm", hr)
+    newbie = person("newbie")
+    assert (case.state, newbie.status, newbie.grade) == ("confirmed", "active", "junior-1")
+
+
+@pytest.mark.parametrize("name, severity, allowed", [
+    ("mobile_quzhou", "major", ("demotion", "standby")),
+    ("mobile_jilin", "major", ("demotion",)),
+    ("mobile_jilin", "severe", ("dismissal", "demotion")),
+])
+def test_misconduct_sanctions(name, severity, allowed):
+    assert policy_mod.load_file(name).sanctions[severity] == allowed
