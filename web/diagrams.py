@@ -37,6 +37,7 @@ GUARDS = {
     "require_fail_outcome": _l("dismissal or transfer"), "require_transfer_unit": _l("names another unit"),
     "has_publicity": _l("policy: publicity first"),
     "require_pending_objection": _l("an objection waits for an answer"),
+    "require_publicity_open": _l("inside the publicity window"),
     "require_publicity_over": _l("the publicity is over, no objection open"),
 }
 

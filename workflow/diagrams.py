@@ -20,6 +20,7 @@ from .machines import RULEBOOKS, Rulebook
 
 # The transition keys whose callables decide whether an action may happen (prepare raises, conditions choose).
 GUARD_KEYS = ("prepare", "conditions", "unless")
+CHOOSING_KEYS = ("conditions", "unless")     # they pick which of an action's transitions is taken
 SYSTEM = "system"          # who takes an automatic action
 CURRENT = "current"        # the node style of the highlighted state
 TERMINAL = "terminal"
@@ -79,6 +80,7 @@ class Row:
     duties: tuple[str, ...]
     guards: tuple[str, ...]
     automatic: bool
+    conditions: tuple[str, ...] = ()     # the guards that choose between an action's transitions
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,8 @@ def table(kind: str) -> Table:
         Row(action=t["trigger"], sources=tuple(_sources(t["source"])), dest=t.get("dest"),
             duties=tuple(duty_of(rb, t["trigger"])),
             guards=tuple(name for key in GUARD_KEYS for name in _names(t.get(key))),
-            automatic=t["trigger"] in rb.automatic)
+            automatic=t["trigger"] in rb.automatic,
+            conditions=tuple(name for key in CHOOSING_KEYS for name in _names(t.get(key))))
         for t in rb.transitions)
     states = tuple((s, s in rb.terminal) for s in rb.states)
     return Table(kind=kind, created=rb.created, states=states, rows=rows)
@@ -169,14 +172,16 @@ def _graph_class(base):
 
 
 def edge_label(row: Row, labels: Labels) -> str:
-    """`Action (who) [guards]`: the words on an arrow; `(who)` is left out where it repeats the action's
-    name (a panel score is given by the panel)."""
+    """`Action (who) [conditions]`: the words on an arrow. `(who)` is left out where it repeats the action's
+    name (a panel score is given by the panel); of the guards only the conditions are drawn, which tell an
+    action's arrows apart (approve: to publicity, or effective at once); the checks of the input (a comment,
+    a score) are in the table, so that the drawing stays readable."""
     text = labels.word("actions", row.action)
     who = [labels.word("duties", d) for d in row.duties]
     if who and who != [text]:
         text += f" ({' / '.join(who)})"
-    if row.guards:
-        text += f" [{', '.join(labels.word('guards', g) for g in row.guards)}]"
+    if row.conditions:
+        text += f" [{', '.join(labels.word('guards', g) for g in row.conditions)}]"
     return text
 
 

@@ -77,6 +77,8 @@ def test_who_acts_and_the_guards_come_from_the_module():
     assert rows[("scoring_complete", "hr_approval")].duties == ("system",)
     assert rows[("scoring_complete", "hr_approval")].automatic
     assert rows[("approve", "effective")].guards == ("last_signature", "effective_on_approval")
+    assert rows[("approve", "effective")].conditions == ("last_signature", "effective_on_approval")
+    assert rows[("return", "returned")].conditions == ()
     assert rows[("withdraw", "withdrawn")].sources == ("qualification_review", "returned", "panel_scoring",
                                                        "hr_approval")
 
@@ -110,6 +112,15 @@ def test_the_svg_highlights_the_state_asked_for(bank, page):
     assert current_nodes(svg) == ["hr_approval"]
     # an unknown state highlights nothing
     assert current_nodes(the_svg(text(page("emp").get("/machines/promotion?state=nowhere")))) == []
+
+
+@needs_dot
+def test_the_arrows_name_who_acts_and_the_conditions_that_choose_the_way(bank, page):
+    arrows = edges(the_svg(text(page("emp").get("/machines/promotion"))))
+    # "needs a comment" is a check of the input, shown in the table; the conditions tell the arrows apart.
+    assert arrows[("qualification_review", "returned")] == ["Return (Decision)"]
+    assert arrows[("hr_approval", "effective")] == [
+        "Approve (Decision) [last signature, policy: effective on approval]"]
 
 
 @needs_dot
