@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
 
-from workflow import authority, clock, engine, routing, rules
+from workflow import authority, clock, engine, routing
 from workflow.errors import Conflict, Forbidden, NotFound, Refused, WorkflowError
 from workflow.machines import RULEBOOKS, rulebook
 from workflow.models import db, Case, CaseAssignee, OrgUnit, Person
@@ -234,8 +234,6 @@ def render_detail(case: Case, posted: dict | None = None, alert: str | None = No
     pol = engine.policy_for(case)
     actions = sorted(engine.available_actions(case, viewer),
                      key=lambda a: ACTION_ORDER.index(a) if a in ACTION_ORDER else len(ACTION_ORDER))
-    if case.state == "publicity" and not rules.pending_objections(case):
-        actions = [a for a in actions if a != "uphold"]     # 公示: nothing to answer yet
     names = {p.username: p.name for p in db.session.scalars(
         select(Person).where(Person.username.in_({ev.actor for ev in case.events})))}
     return render_template(
