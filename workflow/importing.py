@@ -296,6 +296,16 @@ class _Checker:
         header = self.table.header(column) if column else None
         self.problems.append(Problem(self.table.name, self.line, header, message))
 
+    def first_time(self, column: str, key: str, seen: dict[str, int]) -> bool:
+        """Whether `key` (the row's code or username) appears here for the first time in the file; a
+        repeat is a problem naming the line it was first on."""
+        if key in seen:
+            self.bad(column, f"'{key}' is already on line {seen[key]}")
+            return False
+        if key:
+            seen[key] = self.line
+        return True
+
     def text(self, row: dict[str, str], column: str, required: bool = True, max_len: int | None = None,
              spaces: bool = True) -> str:
         value = row.get(column, "")
@@ -340,11 +350,8 @@ def check_units(table: Table, policy: Policy, problems: list[Problem]) -> list[U
     for line, row in table.rows:
         chk.row(line)
         code = chk.text(row, "code", max_len=directory.CODE_MAX, spaces=False)
-        if code in first_line:
-            chk.bad("code", f"'{code}' is already on line {first_line[code]}")
+        if not chk.first_time("code", code, first_line):
             continue
-        if code:
-            first_line[code] = line
         name = chk.text(row, "name", max_len=directory.NAME_MAX)
         level = chk.text(row, "level")
         if level and level not in policy.org_level_ids:
@@ -449,11 +456,8 @@ def check_people(table: Table, policy: Policy, unit_codes: set[str],
     for line, row in table.rows:
         chk.row(line)
         username = chk.text(row, "username", max_len=directory.USERNAME_MAX, spaces=False)
-        if username in seen:
-            chk.bad("username", f"'{username}' is already on line {seen[username]}")
+        if not chk.first_time("username", username, seen):
             continue
-        if username:
-            seen[username] = line
         person = existing.get(username)
         values: dict[str, Any] = {"name": chk.text(row, "name", max_len=directory.NAME_MAX)}
         unit_code = chk.text(row, "unit_code")
