@@ -2,12 +2,11 @@
 from pathlib import Path
 
 import pytest
-import yaml
 
 from workflow import policy as policy_mod
 from workflow.policy import PolicyError
 
-BANK_TEXT = (policy_mod.POLICY_DIR / "bank_corporate.yaml").read_text(encoding="utf-8")
+from policy_edits import BANK_TEXT, DELETE, edited  # noqa: E402
 
 
 def test_bank_corporate_is_complete():
@@ -56,21 +55,6 @@ def test_grades():
     assert pol.next_grades("director", 2) == []
 
 
-def edited(**changes):
-    doc = yaml.safe_load(BANK_TEXT)
-    for dotted, value in changes.items():
-        node, *_ = [doc]
-        *path, last = dotted.split(".")
-        for key in path:
-            node = node[int(key)] if key.isdigit() else node[key]
-        if value is DELETE:
-            del node[int(last) if last.isdigit() else last]
-        else:
-            node[int(last) if last.isdigit() else last] = value
-    return yaml.safe_dump(doc, allow_unicode=True)
-
-
-DELETE = object()
 
 ERRORS = [
     ("missing key", {"ladder": DELETE}, "ladder", "is required"),

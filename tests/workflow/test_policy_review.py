@@ -1,28 +1,11 @@
 """The `annual_review` key of a policy: optional, defaulted, read by the three shipped policies, and each kind
 of error refused with the file, the key path and the problem."""
 import pytest
-import yaml
 
 from workflow import policy as policy_mod
 from workflow.policy import LEAVE_REASONS, PolicyError
 
-BANK_TEXT = (policy_mod.POLICY_DIR / "bank_corporate.yaml").read_text(encoding="utf-8")
-DELETE = object()
-
-
-def edited(**changes) -> str:
-    """The shipped policy with `changes` ("annual_review.min_worked_months": 3, "annual_review": DELETE)."""
-    doc = yaml.safe_load(BANK_TEXT)
-    for dotted, value in changes.items():
-        node = doc
-        *path, last = dotted.split(".")
-        for key in path:
-            node = node[key]
-        if value is DELETE:
-            del node[last]
-        else:
-            node[last] = value
-    return yaml.safe_dump(doc, allow_unicode=True)
+from policy_edits import BANK_TEXT, DELETE, edited  # noqa: E402
 
 
 def test_the_shipped_policies():

@@ -1,28 +1,11 @@
 """The round keys of a policy (`ratios`, `rounds`): optional, defaulted, and each kind of error refused with
 the file, the key path and the problem."""
 import pytest
-import yaml
 
 from workflow import policy as policy_mod
 from workflow.policy import PolicyError, TIE_BREAK_KEYS
 
-BANK_TEXT = (policy_mod.POLICY_DIR / "bank_corporate.yaml").read_text(encoding="utf-8")
-DELETE = object()
-
-
-def edited(**changes) -> str:
-    """The shipped policy with `changes` ("ratios.senior.cap": 0.2, "rounds": DELETE) applied."""
-    doc = yaml.safe_load(BANK_TEXT)
-    for dotted, value in changes.items():
-        node = doc
-        *path, last = dotted.split(".")
-        for key in path:
-            node = node[key]
-        if value is DELETE:
-            del node[last]
-        else:
-            node[last] = value
-    return yaml.safe_dump(doc, allow_unicode=True)
+from policy_edits import BANK_TEXT, DELETE, edited  # noqa: E402
 
 
 def test_bank_corporate_ratios_and_rounds():
