@@ -3,19 +3,13 @@ import pytest
 from sqlalchemy import text
 
 from workflow.models import db
+from api_checks import err  # noqa: E402
 
 
 def file(api, who="emp", **body):
     resp = api(who).post("/cases", {"kind": "promotion", "target_grade": "senior", "statement": "申请", **body})
     assert resp.status_code == 201, resp.get_json()
     return resp.get_json()
-
-
-def err(resp, status):
-    assert resp.status_code == status, (resp.status_code, resp.get_json())
-    body = resp.get_json()
-    assert set(body) == {"error"} and {"code", "message"} <= set(body["error"])
-    return body["error"]
 
 
 def test_token_and_me(bank, api, client):

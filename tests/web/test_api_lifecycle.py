@@ -6,25 +6,8 @@ import pytest
 
 from tests.conftest import PASSWORD
 from workflow import clock
-from workflow.models import db, Case, Person
-
-
-def err(resp, status):
-    assert resp.status_code == status, (resp.status_code, resp.get_json())
-    body = resp.get_json()
-    assert set(body) == {"error"} and {"code", "message"} <= set(body["error"])
-    return body["error"]
-
-
-def ok(resp, status=200):
-    assert resp.status_code == status, (resp.status_code, resp.get_json())
-    return resp.get_json()
-
-
-def tick(app, today):
-    result = app.test_cli_runner().invoke(args=["tick", "--today", today])
-    assert result.exit_code == 0, result.output
-    return result.stdout
+from workflow.models import db, Person
+from api_checks import err, ok, tick  # noqa: E402
 
 
 def person(username):

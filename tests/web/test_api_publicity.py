@@ -9,26 +9,9 @@ import yaml
 
 from workflow import engine, policy as policy_mod
 from workflow.models import db, Person
+from api_checks import err, ok, tick  # noqa: E402
 
 WINDOW_END = "2026-03-09"      # five working days after Monday 2026-03-02
-
-
-def err(resp, status):
-    assert resp.status_code == status, (resp.status_code, resp.get_json())
-    body = resp.get_json()
-    assert set(body) == {"error"} and {"code", "message"} <= set(body["error"])
-    return body["error"]
-
-
-def ok(resp, status=200):
-    assert resp.status_code == status, (resp.status_code, resp.get_json())
-    return resp.get_json()
-
-
-def tick(app, today):
-    result = app.test_cli_runner().invoke(args=["tick", "--today", today])
-    assert result.exit_code == 0, result.output
-    return result.stdout
 
 
 def grade(username):

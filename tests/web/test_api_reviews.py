@@ -6,13 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from workflow.models import db, Absence, Case, OrgUnit, Person, Review
-
-
-def err(resp, status):
-    assert resp.status_code == status, (resp.status_code, resp.get_json())
-    body = resp.get_json()
-    assert set(body) == {"error"} and {"code", "message"} <= set(body["error"])
-    return body["error"]
+from api_checks import err  # noqa: E402
 
 
 @pytest.fixture

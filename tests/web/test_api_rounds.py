@@ -7,16 +7,10 @@ import pytest
 from openpyxl import load_workbook
 
 from workflow.models import db, Case, Person
+from api_checks import err  # noqa: E402
 
 ROUND = {"unit": "B1", "period": "2026", "title": "2026年度晋级", "opens_on": "2026-03-01",
          "closes_on": "2026-03-31", "levels": ["senior"]}
-
-
-def err(resp, status):
-    assert resp.status_code == status, (resp.status_code, resp.get_json())
-    body = resp.get_json()
-    assert set(body) == {"error"} and {"code", "message"} <= set(body["error"])
-    return body["error"]
 
 
 def open_round(api, who="hr_b1", **changes):
