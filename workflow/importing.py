@@ -708,11 +708,7 @@ def import_scores(scores: Source, *, policy: Policy | None = None) -> ImportResu
     if problems:
         raise ImportRefused(problems)
     result = ImportResult()
-    person_ids = sorted({r.person.id for r in rows})
-    existing: dict[tuple[int, str, str], Score] = {}
-    for i in range(0, len(person_ids), 500):
-        for s in db.session.scalars(select(Score).where(Score.person_id.in_(person_ids[i:i + 500]))):
-            existing[(s.person_id, s.kind, s.period)] = s
+    existing = _rows_of(Score, rows, lambda s: (s.person_id, s.kind, s.period))
     now = clock.now()
     for r in rows:
         score = existing.get((r.person.id, r.kind, r.period))
@@ -728,6 +724,17 @@ def import_scores(scores: Source, *, policy: Policy | None = None) -> ImportResu
     return result
 
 
+def _rows_of(model, rows, key) -> dict:
+    """The stored rows of `model` (Score, Absence) of the people in `rows`, by `key(row)`: one query per
+    500 people, for the upsert."""
+    person_ids = sorted({r.person.id for r in rows})
+    found = {}
+    for i in range(0, len(person_ids), 500):
+        for obj in db.session.scalars(select(model).where(model.person_id.in_(person_ids[i:i + 500]))):
+            found[key(obj)] = obj
+    return found
+
+
 def import_absences(absences: Source) -> ImportResult:
     """Load or update absences (`username,start,end,reason`), upserting by person, start and reason (a
     re-import may move the end). All or nothing, as `import_org`."""
@@ -737,11 +744,7 @@ def import_absences(absences: Source) -> ImportResult:
     if problems:
         raise ImportRefused(problems)
     result = ImportResult()
-    person_ids = sorted({r.person.id for r in rows})
-    existing: dict[tuple[int, dt.date, str], Absence] = {}
-    for i in range(0, len(person_ids), 500):
-        for a in db.session.scalars(select(Absence).where(Absence.person_id.in_(person_ids[i:i + 500]))):
-            existing[(a.person_id, a.start, a.reason)] = a
+    existing = _rows_of(Absence, rows, lambda a: (a.person_id, a.start, a.reason))
     now = clock.now()
     for r in rows:
         absence = existing.get((r.person.id, r.start, r.reason))
