@@ -19,13 +19,15 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.orm import selectinload
 
-from . import clock, directory, engine
+from . import audit, clock, directory, engine
 from .errors import Refused, WorkflowError
-from .models import db, Absence, Case, OrgUnit, Person, Score
+from .models import db, Absence, Case, OrgUnit, Person, RoleAssignment, Score
 from .models.absences import ABSENCE_REASONS
 from .models.org import ROLES
 from .policy import Policy
@@ -106,12 +108,16 @@ class ImportResult:
 
 # --- reading files -----------------------------------------------------------------------------------
 
+Row = tuple[int, dict[str, str]]     # (line, {column: text})
+
+
 @dataclass
 class Table:
-    """A file's rows as {column: text}, with their line numbers; blank rows are left out."""
+    """A file's rows as {column: text}, with their line numbers; blank rows are left out. A streamed table
+    (`read_table(..., stream=True)`) yields its rows once, as they are read, instead of holding them."""
     name: str
     columns: list[str]
-    rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    rows: list[Row] | Iterator[Row] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)   # normalised column -> header as written
 
     def header(self, column: str) -> str:
@@ -143,7 +149,23 @@ def _cell(value: Any) -> str:
     return str(value).strip()
 
 
-def _raw_rows(data: bytes, name: str, problems: list[Problem]) -> list[list[str]] | None:
+def _xlsx_rows(wb, name: str, problems: list[Problem]) -> Iterator[list[str]]:
+    """The first sheet's rows, read one at a time (openpyxl's read-only mode keeps no sheet in memory)."""
+    line = 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for line, row in enumerate(wb.worksheets[0].iter_rows(values_only=True), start=1):
+                yield [_cell(v) for v in row]
+    except Exception as exc:   # a damaged sheet: openpyxl raises many kinds
+        problems.append(Problem(name, line + 1, None,
+                                f"cannot read the XLSX file ({exc.__class__.__name__}: {exc})"))
+    finally:
+        wb.close()
+
+
+def _raw_rows(data: bytes, name: str, problems: list[Problem]) -> Iterator[list[str]] | None:
+    """The file's rows of cells, streamed; None (with a problem) when the file cannot be read at all."""
     if data[:4] == b"PK\x03\x04":
         try:
             from openpyxl import load_workbook
@@ -151,15 +173,13 @@ def _raw_rows(data: bytes, name: str, problems: list[Problem]) -> list[list[str]
                 # openpyxl warns about styles and extensions it ignores; they do not matter here.
                 warnings.simplefilter("ignore")
                 wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-                try:
-                    sheet = wb.worksheets[0]
-                    return [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-                finally:
-                    wb.close()
+                if not wb.worksheets:
+                    raise ValueError("the workbook has no sheet")
         except Exception as exc:   # a damaged or foreign zip: openpyxl raises many kinds
             problems.append(Problem(name, 1, None,
                                     f"cannot read the XLSX file ({exc.__class__.__name__}: {exc})"))
             return None
+        return _xlsx_rows(wb, name, problems)
     if data[:4] == b"\xd0\xcf\x11\xe0":
         problems.append(Problem(name, 1, None,
                                 "old Excel (.xls) files are not read; save it as XLSX or CSV UTF-8"))
@@ -171,17 +191,23 @@ def _raw_rows(data: bytes, name: str, problems: list[Problem]) -> list[list[str]
         problems.append(Problem(name, line, None,
                                 "the file is not UTF-8 text (in Excel: Save As 'CSV UTF-8', or use XLSX)"))
         return None
+    return _csv_rows(text, name, problems)
+
+
+def _csv_rows(text: str, name: str, problems: list[Problem]) -> Iterator[list[str]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        return [[c.strip() for c in row] for row in csv.reader(io.StringIO(text, newline=""))]
+        for row in reader:
+            yield [c.strip() for c in row]
     except csv.Error as exc:
-        problems.append(Problem(name, 1, None, f"not a readable CSV file: {exc}"))
-        return None
+        problems.append(Problem(name, reader.line_num or 1, None, f"not a readable CSV file: {exc}"))
 
 
 def read_table(source: Source, required: tuple[str, ...], optional: tuple[str, ...] = (),
-               problems: list[Problem] | None = None) -> Table | None:
+               problems: list[Problem] | None = None, stream: bool = False) -> Table | None:
     """Read a CSV or XLSX file (first sheet) with a header row. Problems with the file itself or its header
-    go to `problems` (or raise ImportRefused when none is given) and the answer is None."""
+    go to `problems` (or raise ImportRefused when none is given) and the answer is None. With `stream`,
+    the table's rows are read as they are iterated (once); problems found on the way join `problems`."""
     own = problems is None
     problems = [] if own else problems
     try:
@@ -193,16 +219,19 @@ def read_table(source: Source, required: tuple[str, ...], optional: tuple[str, .
     table = None
     if raw is not None:
         table = _table(raw, name, required, optional, problems)
+        if table is not None and not stream:
+            table.rows = list(table.rows)
     if own and problems:
         raise ImportRefused(problems)
     return table
 
 
-def _table(raw: list[list[str]], name: str, required, optional, problems: list[Problem]) -> Table | None:
-    if not raw or not any(raw[0]):
+def _table(raw: Iterator[list[str]], name: str, required, optional, problems: list[Problem]) -> Table | None:
+    first = next(raw, None)
+    if not first or not any(first):
         problems.append(Problem(name, 1, None, f"the first line must be the header: {','.join(required)}"))
         return None
-    header = list(raw[0])
+    header = list(first)
     while header and not header[-1]:
         header.pop()
     columns, headers, bad = [], {}, False
@@ -226,8 +255,12 @@ def _table(raw: list[list[str]], name: str, required, optional, problems: list[P
             bad = True
     if bad:
         return None
-    table = Table(name, columns, headers=headers)
-    for line, cells in enumerate(raw[1:], start=2):
+    return Table(name, columns, rows=_rows(raw, name, columns, problems), headers=headers)
+
+
+def _rows(raw: Iterator[list[str]], name: str, columns: list[str],
+          problems: list[Problem]) -> Iterator[tuple[int, dict[str, str]]]:
+    for line, cells in enumerate(raw, start=2):
         if not any(cells):
             continue
         extra = [c for c in cells[len(columns):] if c]
@@ -236,8 +269,7 @@ def _table(raw: list[list[str]], name: str, required, optional, problems: list[P
                                                       f"{len(columns)} columns"))
             continue
         cells = list(cells) + [""] * (len(columns) - len(cells))
-        table.rows.append((line, dict(zip(columns, cells))))
-    return table
+        yield line, dict(zip(columns, cells))
 
 
 # --- values ------------------------------------------------------------------------------------------
@@ -425,7 +457,7 @@ def _check_cycles_and_root(chk: _Checker, good: dict[str, UnitRow], tree, in_db:
 
 # --- people ------------------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class PersonRow:
     line: int
     username: str
@@ -443,94 +475,115 @@ def _existing_people(usernames: list[str]) -> dict[str, Person]:
     return found
 
 
+def _blocks(rows: Iterable, size: int) -> Iterator[list]:
+    block = []
+    for item in rows:
+        block.append(item)
+        if len(block) == size:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
 def check_people(table: Table, policy: Policy, unit_codes: set[str],
                  problems: list[Problem]) -> list[PersonRow]:
+    """The valid people rows. The table's rows are read once, in blocks of 500 (a streamed table is never
+    held whole); each block looks up its stored people in one query."""
     chk = _Checker(table, problems)
     cols = set(table.columns)
-    existing = _existing_people([row.get("username", "") for _, row in table.rows])
     open_case = dict(db.session.execute(
         select(Case.employee_id, Case.id).where(Case.closed.is_(False))).all())
     education = [e.id for e in policy.education]
     seen: dict[str, int] = {}
     out = []
-    for line, row in table.rows:
-        chk.row(line)
-        username = chk.text(row, "username", max_len=directory.USERNAME_MAX, spaces=False)
-        if not chk.first_time("username", username, seen):
-            continue
-        person = existing.get(username)
-        values: dict[str, Any] = {"name": chk.text(row, "name", max_len=directory.NAME_MAX)}
-        unit_code = chk.text(row, "unit_code")
-        if unit_code and unit_code not in unit_codes:
-            chk.bad("unit_code",
-                    f"unknown unit '{unit_code}' (neither in the units file nor in the database)")
-        values["unit_code"] = unit_code
-
-        grade = person.grade if person and "grade" not in cols else None
-        if row.get("grade"):
-            try:
-                level, tier = policy.parse_grade(row["grade"])
-                grade = f"{level}-{tier}"
-            except ValueError as exc:
-                chk.bad("grade", str(exc))
-        values["grade"] = grade
-        if "grade_since" in cols or person is None:
-            since = chk.date(row, "grade_since")
-            if grade and since is None and not row.get("grade_since"):
-                chk.bad("grade_since", "is empty; a person with a grade needs the date they reached it")
-        else:   # no such column: the date stays, or a new grade starts today
-            since = person.grade_since if grade == person.grade else (clock.today() if grade else None)
-        if not grade and row.get("grade_since") and "grade" in cols and not row.get("grade"):
-            chk.bad("grade_since", "is given but grade is empty")
-        values["grade_since"] = since
-        if person and grade != person.grade and person.id in open_case:
-            chk.bad("grade", f"{username} has an open case (#{open_case[person.id]}); the grade changes "
-                             f"when it ends, not by import")
-
-        values["hired_on"] = (person.hired_on if person and "hired_on" not in cols
-                              else chk.date(row, "hired_on"))
-        if "education" in cols:
-            edu = row.get("education") or None
-            if edu is not None and edu not in education:
-                chk.bad("education", f"unknown education '{edu}' (one of: {', '.join(education)})")
-            values["education"] = edu
-        else:
-            values["education"] = person.education if person else None
-        if "status" in cols:
-            status = row.get("status") or "active"
-            if status == "dismissed":
-                chk.bad("status", "'dismissed' is set by a dismissal case, not by an import")
-            elif status not in directory.EDITABLE_STATUSES:
-                known = ", ".join(directory.EDITABLE_STATUSES)
-                chk.bad("status", f"unknown status '{status}' (one of: {known})")
-            values["status"] = status
-        else:
-            values["status"] = person.status if person else "active"
-        if person and person.status == "dismissed":
-            chk.bad("username", f"{username} was dismissed; an import cannot re-employ them")
-
-        roles = None
-        if "roles" in cols:
-            roles = []
-            for spec in filter(None, (s.strip() for s in ROLE_SEPARATORS.split(row.get("roles", "")))):
-                role, at, code = spec.partition("@")
-                role, code = role.strip(), code.strip()
-                if not at or not role or not code:
-                    chk.bad("roles", f"'{spec}' is not ROLE@UNIT_CODE")
-                elif role not in ROLES:
-                    chk.bad("roles", f"unknown role '{role}' in '{spec}' (roles: {', '.join(ROLES)})")
-                elif code not in unit_codes:
-                    chk.bad("roles", f"unknown unit '{code}' in '{spec}'")
-                else:
-                    roles.append(f"{role}@{code}")
-        password = row.get("password") or None
-        if password is not None:
-            problem = directory.check_password(password)
-            if problem:
-                chk.bad("password", problem)
-        if not chk.failed:
-            out.append(PersonRow(line, username, values, roles, password))
+    for block in _blocks(table.rows, 500):
+        existing = _existing_people([row.get("username", "") for _, row in block])
+        for line, row in block:
+            chk.row(line)
+            _check_person(chk, row, cols, policy, unit_codes, existing, open_case, education, seen, out)
     return out
+
+
+def _check_person(chk: _Checker, row: dict[str, str], cols: set[str], policy: Policy, unit_codes: set[str],
+                  existing: dict[str, Person], open_case: dict[int, int], education: list[str],
+                  seen: dict[str, int], out: list[PersonRow]) -> None:
+    line = chk.line
+    username = chk.text(row, "username", max_len=directory.USERNAME_MAX, spaces=False)
+    if not chk.first_time("username", username, seen):
+        return
+    person = existing.get(username)
+    values: dict[str, Any] = {"name": chk.text(row, "name", max_len=directory.NAME_MAX)}
+    unit_code = chk.text(row, "unit_code")
+    if unit_code and unit_code not in unit_codes:
+        chk.bad("unit_code",
+                f"unknown unit '{unit_code}' (neither in the units file nor in the database)")
+    values["unit_code"] = unit_code
+
+    grade = person.grade if person and "grade" not in cols else None
+    if row.get("grade"):
+        try:
+            level, tier = policy.parse_grade(row["grade"])
+            grade = f"{level}-{tier}"
+        except ValueError as exc:
+            chk.bad("grade", str(exc))
+    values["grade"] = grade
+    if "grade_since" in cols or person is None:
+        since = chk.date(row, "grade_since")
+        if grade and since is None and not row.get("grade_since"):
+            chk.bad("grade_since", "is empty; a person with a grade needs the date they reached it")
+    else:   # no such column: the date stays, or a new grade starts today
+        since = person.grade_since if grade == person.grade else (clock.today() if grade else None)
+    if not grade and row.get("grade_since") and "grade" in cols and not row.get("grade"):
+        chk.bad("grade_since", "is given but grade is empty")
+    values["grade_since"] = since
+    if person and grade != person.grade and person.id in open_case:
+        chk.bad("grade", f"{username} has an open case (#{open_case[person.id]}); the grade changes "
+                         f"when it ends, not by import")
+
+    values["hired_on"] = (person.hired_on if person and "hired_on" not in cols
+                          else chk.date(row, "hired_on"))
+    if "education" in cols:
+        edu = row.get("education") or None
+        if edu is not None and edu not in education:
+            chk.bad("education", f"unknown education '{edu}' (one of: {', '.join(education)})")
+        values["education"] = edu
+    else:
+        values["education"] = person.education if person else None
+    if "status" in cols:
+        status = row.get("status") or "active"
+        if status == "dismissed":
+            chk.bad("status", "'dismissed' is set by a dismissal case, not by an import")
+        elif status not in directory.EDITABLE_STATUSES:
+            known = ", ".join(directory.EDITABLE_STATUSES)
+            chk.bad("status", f"unknown status '{status}' (one of: {known})")
+        values["status"] = status
+    else:
+        values["status"] = person.status if person else "active"
+    if person and person.status == "dismissed":
+        chk.bad("username", f"{username} was dismissed; an import cannot re-employ them")
+
+    roles = None
+    if "roles" in cols:
+        roles = []
+        for spec in filter(None, (s.strip() for s in ROLE_SEPARATORS.split(row.get("roles", "")))):
+            role, at, code = spec.partition("@")
+            role, code = role.strip(), code.strip()
+            if not at or not role or not code:
+                chk.bad("roles", f"'{spec}' is not ROLE@UNIT_CODE")
+            elif role not in ROLES:
+                chk.bad("roles", f"unknown role '{role}' in '{spec}' (roles: {', '.join(ROLES)})")
+            elif code not in unit_codes:
+                chk.bad("roles", f"unknown unit '{code}' in '{spec}'")
+            else:
+                roles.append(f"{role}@{code}")
+    password = row.get("password") or None
+    if password is not None:
+        problem = directory.check_password(password)
+        if problem:
+            chk.bad("password", problem)
+    if not chk.failed:
+        out.append(PersonRow(line, username, values, roles, password))
 
 
 # --- scores ------------------------------------------------------------------------------------------
@@ -646,16 +699,31 @@ def check_absences(table: Table, problems: list[Problem]) -> list[AbsenceRow]:
 
 # --- the imports -------------------------------------------------------------------------------------
 
-def import_org(units: Source | None = None, people: Source | None = None, *, policy: Policy | None = None,
-               actor: Person | None = None) -> ImportResult:
-    """Load or update org units and people (either file may be None). Checks everything first and raises
-    ImportRefused with every problem, changing nothing; else upserts units (parents first), then people,
-    their roles (when the file has a `roles` column) and passwords (when given), and flushes. A changed
-    grade writes grade history and an audit event by `actor` (None: the system)."""
+@dataclass
+class OrgPlan:
+    """A checked import of units and people, ready to load: `total` steps (a unit, a person, a probation
+    to open), loaded in order; `load_org` may start at any step, so a load that stopped half-way goes on
+    where it stopped."""
+    policy: Policy
+    units_file: str | None
+    people_file: str | None
+    units: list[UnitRow]
+    people: list[PersonRow]
+    probations: list[int]           # indexes into `people` of the rows with status probation
+
+    @property
+    def total(self) -> int:
+        return len(self.units) + len(self.people) + len(self.probations)
+
+
+def check_org(units: Source | None = None, people: Source | None = None, *,
+              policy: Policy | None = None) -> OrgPlan:
+    """Read and check the files whole (the people file streamed, row by row) against the policy, each other
+    and the database; raise ImportRefused with every problem, or answer the plan. Writes nothing."""
     pol = policy if policy is not None else engine.active_policy()[1]
     problems: list[Problem] = []
     unit_table = read_table(units, UNIT_COLUMNS, (), problems) if units is not None else None
-    people_table = (read_table(people, PEOPLE_REQUIRED, PEOPLE_OPTIONAL, problems)
+    people_table = (read_table(people, PEOPLE_REQUIRED, PEOPLE_OPTIONAL, problems, stream=True)
                     if people is not None else None)
     unit_rows = check_units(unit_table, pol, problems) if unit_table else []
     known_units = set(db.session.scalars(select(OrgUnit.code)))
@@ -664,39 +732,136 @@ def import_org(units: Source | None = None, people: Source | None = None, *, pol
     people_rows = check_people(people_table, pol, known_units, problems) if people_table else []
     if problems:
         raise ImportRefused(problems)
+    probations = [i for i, r in enumerate(people_rows) if r.values["status"] == "probation"] \
+        if "probation" in pol.kinds else []
+    return OrgPlan(pol, unit_table.name if unit_table else None, people_table.name if people_table else None,
+                   unit_rows, people_rows, probations)
 
-    result = ImportResult()
-    for r in unit_rows:
-        with _at(unit_table.name, r.line):
-            _, created = directory.upsert_unit(r.code, name=r.name, level=r.level, parent_code=r.parent_code,
-                                               policy=pol)
-        result.units_created += created
-        result.units_updated += not created
-    for r in people_rows:
-        with _at(people_table.name, r.line):
+
+def import_org(units: Source | None = None, people: Source | None = None, *, policy: Policy | None = None,
+               actor: Person | None = None) -> ImportResult:
+    """Load or update org units and people (either file may be None). Checks everything first and raises
+    ImportRefused with every problem, changing nothing; else upserts units (parents first), then people,
+    their roles (when the file has a `roles` column) and passwords (when given), and flushes. A changed
+    grade writes grade history and an audit event by `actor` (None: the system). One transaction: the
+    caller commits (a job loads the plan in chunks instead: `check_org` and `load_org`)."""
+    return load_org(check_org(units, people, policy=policy), actor=actor)
+
+
+def load_org(plan: OrgPlan, *, actor: Person | None = None, start: int = 0, chunk: int | None = None,
+             result: ImportResult | None = None,
+             after_chunk: Callable[[int, ImportResult], None] | None = None) -> ImportResult:
+    """Load a checked plan from step `start` on, flushing each chunk of `chunk` steps and then calling
+    `after_chunk(steps done, result so far)`, where a job commits. Units load as one chunk, before the
+    people; new people are inserted in bulk, stored ones updated in place; probations open last, once
+    every role of the file is in place to route them. Every step is an upsert, so loading a step again
+    changes nothing: a load that stopped between chunks may restart at the last step committed."""
+    result = result or ImportResult()
+    chunk = chunk or plan.total or 1
+    done = start
+    n_units, n_people = len(plan.units), len(plan.people)
+    if done < n_units:
+        for r in plan.units:
+            with _at(plan.units_file, r.line):
+                _, created = directory.upsert_unit(r.code, name=r.name, level=r.level,
+                                                   parent_code=r.parent_code, policy=plan.policy)
+            result.units_created += created
+            result.units_updated += not created
+        done = n_units
+        _after(done, result, after_chunk)
+    units = {u.code: u for u in db.session.scalars(select(OrgUnit))} if plan.people else {}
+    while done < n_units + n_people:
+        rows = plan.people[done - n_units:done - n_units + chunk]
+        _load_people(plan, rows, units, actor, result)
+        done += len(rows)
+        _after(done, result, after_chunk)
+    end = plan.total
+    while done < end:
+        first = done - n_units - n_people
+        for index in plan.probations[first:first + chunk]:
+            r = plan.people[index]
             person = directory.person_by_username(r.username)
-            before = person.grade if person else None
-            person, created = directory.upsert_person(r.username, **r.values, actor=actor, source="import",
-                                                      policy=pol)
-            result.people_created += created
-            result.people_updated += not created
-            result.grade_changes += (not created and person.grade != before)
+            if person.status == "probation" and not db.session.scalar(select(Case.id).where(
+                    Case.employee_id == person.id, Case.kind == "probation", Case.closed.is_(False))):
+                with _at(plan.people_file, r.line):
+                    engine.open_probation(person, None)
+                result.probations_opened += 1
+            done += 1
+        _after(done, result, after_chunk)
+    return result
+
+
+def _after(done: int, result: ImportResult, after_chunk) -> None:
+    db.session.flush()
+    if after_chunk is not None:
+        after_chunk(done, result)
+
+
+def _load_people(plan: OrgPlan, rows: list[PersonRow], units: dict[str, OrgUnit], actor: Person | None,
+                 result: ImportResult) -> None:
+    """One chunk of people: the stored ones (found in one query) are updated in place through the directory
+    where a grade, roles or a password change (history and audit events); the new ones are inserted in one
+    statement, with their roles and the audit events of their roles."""
+    stored = {p.username: p for p in db.session.scalars(
+        select(Person).where(Person.username.in_([r.username for r in rows]))
+        .options(selectinload(Person.roles).joinedload(RoleAssignment.unit)))}
+    new = [r for r in rows if r.username not in stored]
+    for r in rows:
+        person = stored.get(r.username)
+        if person is None:
+            continue
+        with _at(plan.people_file, r.line):
+            v = r.values
+            before = person.grade
+            if v["grade"] != person.grade:
+                directory.change_grade(person, v["grade"], since=v["grade_since"], actor=actor,
+                                       source="import", policy=plan.policy)
+            person.grade_since = v["grade_since"] if person.level else None
+            person.name, person.unit, person.hired_on, person.education, person.status = \
+                v["name"], units[v["unit_code"]], v["hired_on"], v["education"], v["status"]
+            result.people_updated += 1
+            result.grade_changes += person.grade != before
             if r.roles is not None:
                 result.role_changes += directory.set_roles(person, r.roles, actor=actor, source="import")
             if r.password is not None:
                 directory.set_password(person, r.password, actor=actor, source="import")
                 result.passwords_set += 1
-    # 见习期 starts on import with status probation, once every role of the file is in place to route it.
-    if "probation" in pol.kinds:
-        for r in people_rows:
-            person = directory.person_by_username(r.username)
-            if person.status == "probation" and not db.session.scalar(select(Case.id).where(
-                    Case.employee_id == person.id, Case.kind == "probation", Case.closed.is_(False))):
-                with _at(people_table.name, r.line):
-                    engine.open_probation(person, None)
-                result.probations_opened += 1
+    if not new:
+        return
+    values = []
+    for r in new:
+        v = r.values
+        level, tier = directory.parse_grade(plan.policy, v["grade"])
+        values.append({"username": r.username, "name": v["name"], "unit_id": units[v["unit_code"]].id,
+                       "level": level, "tier": tier, "grade_since": v["grade_since"] if level else None,
+                       "hired_on": v["hired_on"], "education": v["education"], "status": v["status"],
+                       "session_generation": 0, "audit_version": 0})
     db.session.flush()
-    return result
+    ids = dict((u, i) for i, u in db.session.execute(
+        insert(Person).returning(Person.id, Person.username), values))
+    result.people_created += len(new)
+    with_roles = [r for r in new if r.roles]
+    if with_roles:
+        db.session.execute(insert(RoleAssignment), [
+            {"person_id": ids[r.username], "role": role, "unit_id": units[code].id}
+            for r in with_roles
+            for role, _, code in (spec.partition("@") for spec in dict.fromkeys(r.roles))])
+        result.role_changes += len(with_roles)
+    needs_events = [r for r in new if r.roles or r.password]
+    if needs_events:
+        people = {p.username: p for p in db.session.scalars(
+            select(Person).where(Person.id.in_([ids[r.username] for r in needs_events])))}
+        for r in needs_events:
+            person = people[r.username]
+            with _at(plan.people_file, r.line):
+                if r.roles:
+                    # what directory.set_roles records for a person who had no roles
+                    audit.append(person, action="roles_change", actor=actor,
+                                 role=directory._role(actor, person), unit=person.unit.code,
+                                 data={"from": [], "to": sorted(set(r.roles)), "source": "import"})
+                if r.password is not None:
+                    directory.set_password(person, r.password, actor=actor, source="import")
+                    result.passwords_set += 1
 
 
 def import_scores(scores: Source, *, policy: Policy | None = None) -> ImportResult:

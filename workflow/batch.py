@@ -1,0 +1,208 @@
+"""The batch path of the engine: the work of each job kind, in chunks (see docs/batch.md).
+
+Nothing here bypasses the engine: a bulk decision is `engine.fire` per case, with its authority check,
+rules and audit event, exactly as one request would; an import goes through workflow.importing and
+workflow.directory; the annual review opens its cases with `engine.open_case`. What the batch path adds
+is the chunking: each chunk is one transaction, committed together with the job's progress by
+`Chunks.commit` (workflow/jobs.py), so a chunk lands whole or not at all and a job resumes after the last
+chunk it committed. Each kind has `check(params, actor, files)`, run when the job is enqueued (bad
+parameters are refused before anything is stored), and `run(job, chunks)`, which answers the result.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from . import authority, engine, importing
+from .errors import Conflict, Forbidden, Invalid, NotFound, WorkflowError
+from .models import db, Case, Person
+from .models.jobs import Job
+
+IMPORT_CHUNK = 2000          # people per transaction
+DECISION_CHUNK = 100         # cases per transaction
+REVIEW_CHUNK = 200           # cases opened per transaction
+MAX_CASES = 5000             # cases in one bulk decision
+MAX_PROBLEMS_KEPT = 200      # an import's problems kept on a failed job
+BULK_ACTIONS = ("qualify", "approve")
+MAX_COMMENT = 2000
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    check: Callable[[dict[str, Any], Person | None, dict[str, tuple[str, bytes]]], dict[str, Any]]
+    run: Callable[[Job, Any], dict[str, Any]]
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def kind(name: Any) -> Kind:
+    if not isinstance(name, str) or name not in KINDS:
+        raise Invalid(f"kind must be one of {', '.join(KINDS)}", field="kind")
+    return KINDS[name]
+
+
+def _register(name: str, check, run) -> None:
+    KINDS[name] = Kind(name, check, run)
+
+
+def _object(params: Any) -> dict[str, Any]:
+    if not isinstance(params, dict):
+        raise Invalid("the job's parameters must be an object")
+    return params
+
+
+def _actor(job: Job) -> Person | None:
+    return db.session.get(Person, job.created_by_id) if job.created_by_id else None
+
+
+def is_root_admin(person: Person) -> bool:
+    return any(ra.role == "admin" and ra.unit.parent_id is None for ra in person.roles)
+
+
+def can_see_job(person: Person, job: Job) -> bool:
+    """Who started it sees a job; so do administrators at the root unit (every job, the system's too)."""
+    return job.created_by_id == person.id or is_root_admin(person)
+
+
+# --- import of people --------------------------------------------------------------------------------
+
+def _check_import(params: Any, actor: Person | None, files: dict[str, tuple[str, bytes]]) -> dict[str, Any]:
+    """An import of units and people: a `people` file, and a `units` file or not. It may touch any unit,
+    so only administrators at the root unit (or the command line, as the system) start one."""
+    _object(params)
+    if actor is not None and not is_root_admin(actor):
+        raise Forbidden("only an administrator at the root unit may import people")
+    if "people" not in files and "units" not in files:
+        raise Invalid("an import needs a people file (CSV or XLSX)", field="file")
+    return {purpose: name for purpose, (name, _) in sorted(files.items())}
+
+
+def _run_import(job: Job, chunks) -> dict[str, Any]:
+    """Check the files whole (nothing is written if any row is wrong), then load them in chunks of
+    IMPORT_CHUNK people, each committed with the progress; a resumed job starts at the last step it
+    committed (loading a step again is an upsert that changes nothing)."""
+    files = {f.purpose: f for f in job.files}
+    sources = {purpose: _NamedBytes(f.name, f.content) for purpose, f in files.items()}
+    plan = importing.check_org(sources.get("units"), sources.get("people"))
+    counts = (job.result or {}).get("counts")
+    result = importing.ImportResult(**counts) if counts else importing.ImportResult()
+    chunks.commit(min(job.done, plan.total), plan.total, {"counts": asdict(result), "phase": "loading"})
+
+    def after(done: int, res: importing.ImportResult) -> None:
+        chunks.commit(done, plan.total, {"counts": asdict(res), "phase": "loading"})
+
+    chunks.begin()
+    result = importing.load_org(plan, actor=_actor(job), start=job.done, chunk=IMPORT_CHUNK, result=result,
+                                after_chunk=after)
+    return {"counts": asdict(result), "summary": result.summary()}
+
+
+class _NamedBytes:
+    """A stored file as importing reads it: its bytes and the name the problems give."""
+
+    def __init__(self, name: str, data: bytes):
+        self.name, self._data = name, data
+
+    def read(self) -> bytes:
+        return self._data
+
+
+_register("import_people", _check_import, _run_import)
+
+
+# --- bulk decisions ----------------------------------------------------------------------------------
+
+def _check_bulk(params: Any, actor: Person | None, files) -> dict[str, Any]:
+    """A bulk decision: `action` (qualify or approve) on `cases` (ids), with an optional `comment` and the
+    `versions` the actor saw ({id: version}). Each case is decided on its own when the job runs."""
+    params = _object(params)
+    if actor is None:
+        raise Forbidden("a bulk decision is taken by a person")
+    action = params.get("action")
+    if action not in BULK_ACTIONS:
+        raise Invalid(f"action must be one of {', '.join(BULK_ACTIONS)}", field="action")
+    ids = params.get("cases")
+    if not isinstance(ids, list) or not ids or not all(
+            isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
+        raise Invalid("cases must be a non-empty list of case ids", field="cases")
+    if len(ids) > MAX_CASES:
+        raise Invalid(f"at most {MAX_CASES} cases in one bulk decision", field="cases")
+    if len(set(ids)) != len(ids):
+        raise Invalid("a case is named twice", field="cases")
+    comment = params.get("comment", "")
+    if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
+        raise Invalid(f"comment must be text of at most {MAX_COMMENT} characters", field="comment")
+    versions = params.get("versions", {})
+    if not isinstance(versions, dict):
+        raise Invalid("versions must be an object {case id: version}", field="versions")
+    clean = {}
+    for key, value in versions.items():
+        if not str(key).isdigit() or int(key) not in ids:
+            raise Invalid(f"versions names case {key}, which is not among the cases", field="versions")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Invalid("each version must be an integer", field="versions")
+        clean[str(int(key))] = value
+    return {"action": action, "cases": ids, "comment": comment.strip(), "versions": clean}
+
+
+def _run_bulk(job: Job, chunks) -> dict[str, Any]:
+    """Decide each case on its own, through `engine.fire` (the state, the actor's authority, the version
+    they saw, the rules, the audit event), DECISION_CHUNK cases per transaction; a refused case is rolled
+    back to its savepoint and reported with the reason, the others of the chunk go on."""
+    p = job.params
+    ids: list[int] = p["cases"]
+    result = job.result or {"ok": 0, "refused": 0, "items": []}
+    done = job.done
+    while done < len(ids):
+        chunks.begin()     # opens the chunk's transaction, so each case's savepoint nests inside it
+        actor = _actor(job)
+        part = ids[done:done + DECISION_CHUNK]
+        cases = _load_locked(part)
+        for case_id in part:
+            item = _decide(cases.get(case_id), case_id, p["action"], actor, p["comment"],
+                           p["versions"].get(str(case_id)))
+            result["items"].append(item)
+            result["ok" if item["ok"] else "refused"] += 1
+        done += len(part)
+        chunks.commit(done, len(ids), result)
+    return result
+
+
+def _load_locked(ids: list[int]) -> dict[int, Case]:
+    """The chunk's cases in one query, row-locked on PostgreSQL (a decision racing ours waits, then finds
+    the case moved on), as they are now."""
+    q = select(Case).where(Case.id.in_(ids)).execution_options(populate_existing=True)
+    if db.engine.dialect.name == "postgresql":
+        q = q.with_for_update(of=Case)
+    return {c.id: c for c in db.session.scalars(q)}
+
+
+def _decide(case: Case | None, case_id: int, action: str, actor: Person, comment: str,
+            version: int | None) -> dict[str, Any]:
+    if case is None or not authority.can_see(actor, case):
+        return _refused(case_id, NotFound(f"no case {case_id}"))
+    savepoint = db.session.begin_nested()
+    try:
+        engine.fire(case, action, actor, {"comment": comment} if comment else {}, expected_version=version)
+        savepoint.commit()
+    except WorkflowError as exc:
+        savepoint.rollback()
+        return _refused(case_id, exc)
+    except (StaleDataError, IntegrityError):
+        savepoint.rollback()
+        return _refused(case_id, Conflict("another decision on this case came first; reload it"))
+    return {"case": case_id, "ok": True, "state": case.state, "version": case.version}
+
+
+def _refused(case_id: int, exc: WorkflowError) -> dict[str, Any]:
+    return {"case": case_id, "ok": False, "status": exc.status, "code": exc.code, "reason": exc.message}
+
+
+_register("bulk_decision", _check_bulk, _run_bulk)
