@@ -228,7 +228,7 @@ ACTION_FORMS = {
     "open_evaluation": CommentForm, "evaluate": EvaluationForm, "confirm": CommentForm, "extend": ExtendForm,
     "fail": FailForm, "confirm_grounds": CommentForm, "retain": ReasonRequiredForm, "appeal": AppealForm,
     "accept_transfer": TransferForm, "uphold": CommentForm, "overturn": ReasonRequiredForm,
-    "final_approve": CommentForm,
+    "final_approve": CommentForm, "sustain": ReasonRequiredForm, "reinstate": ReasonRequiredForm,
 }
 
 

@@ -44,7 +44,8 @@ ACTIONS = {
     "retain": _l("Retain"), "appeal": _l("Appeal"), "uphold": _l("Uphold"), "overturn": _l("Overturn"),
     "close_notice": _l("Close the notice"), "final_approve": _l("Final approval"),
     "accept_transfer": _l("Accept the transfer"), "object": _l("Object"),
-    "end_publicity": _l("Publicity ended"),
+    "end_publicity": _l("Publicity ended"), "sustain": _l("Sustain the rejection"),
+    "reinstate": _l("Reinstate the application"),
     "roles_change": _l("Roles changed"), "password_set": _l("Password set"), "grade_change": _l("Grade changed"),
 }
 
@@ -228,8 +229,8 @@ def nav() -> dict:
 # --- error pages -------------------------------------------------------------------------------------
 
 ERROR_TITLES = {400: _l("Bad request"), 403: _l("Not allowed"), 404: _l("Not found"),
-                405: _l("Method not allowed"), 409: _l("The case has changed"), 422: _l("Refused"),
-                500: _l("Something went wrong")}
+                405: _l("Method not allowed"), 409: _l("The case has changed"), 413: _l("Too large"),
+                422: _l("Refused"), 429: _l("Too many attempts"), 500: _l("Something went wrong")}
 
 ERROR_TEXTS = {
     400: _l("The request could not be understood."),
@@ -237,7 +238,9 @@ ERROR_TEXTS = {
     404: _l("There is no such page, or you may not see it."),
     405: _l("This address does not accept that kind of request."),
     409: _l("The case has changed since you loaded it; reload the page."),
+    413: _l("What was sent is larger than this site accepts."),
     422: _l("A rule refuses this."),
+    429: _l("Too many attempts in a short time; wait a while and try again."),
     500: _l("The server could not finish the request. It has been logged; please try again later."),
 }
 
@@ -250,7 +253,7 @@ def error_page(status: int, detail: str | None = None):
     status = status if status in ERROR_TITLES else 500
     if _wants_json():
         codes = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                 409: "conflict", 422: "refused", 500: "error"}
+                 409: "conflict", 413: "too_large", 422: "refused", 429: "too_many_requests", 500: "error"}
         return jsonify({"error": {"code": codes[status], "message": detail or str(ERROR_TEXTS[status])}}), status
     return render_template("errors/error.html", status=status, title=ERROR_TITLES[status],
                            text=ERROR_TEXTS[status], detail=detail), status

@@ -2,6 +2,8 @@
 commit. Each receives transitions' EventData; the ActionContext is `event.kwargs["ctx"]`."""
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 
 from . import clock, rules
@@ -170,6 +172,21 @@ def apply_promotion(event) -> None:
 
 def mark_decided(event) -> None:
     ctx_of(event).case.decided_at = clock.now()
+
+
+def open_appeal_window(event) -> None:
+    """A rejection opens the policy's appeal window (申诉期), if it has one: recorded on the event."""
+    ctx = ctx_of(event)
+    if ctx.policy.appeal_days:
+        ctx.event_data["appeal_until"] = (ctx.today + dt.timedelta(days=ctx.policy.appeal_days)).isoformat()
+
+
+def record_reinstated(event) -> None:
+    """The appeal is granted: the case goes back to the step where it was rejected, and whoever rejected it
+    no longer decides it (engine.exclusions reads `rejected_by`)."""
+    ctx = ctx_of(event)
+    rejection = rules._rejection(ctx.case)
+    ctx.event_data.update(rejected_by=rejection.actor_id, rejected_at=rejection.from_state)
 
 
 # --- lifecycle kinds ---------------------------------------------------------------------------------

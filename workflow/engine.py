@@ -7,6 +7,7 @@ caller commits once, so the change and its audit event land together or not at a
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -56,12 +57,26 @@ def active_policy() -> tuple[PolicyVersion, Policy]:
     if setting is None:
         raise Refused("no policy is active: run `flask --app wsgi init-db --policy NAME`")
     pv = db.session.get(PolicyVersion, int(setting.value))
-    return pv, policy_mod.from_stored(pv.content)
+    return pv, _version_policy(pv.id, pv)
 
 
 def policy_for(case: Case) -> Policy:
     """The policy version the case started under; it finishes under it."""
-    return policy_mod.from_stored(case.policy_version.content)
+    return _version_policy(case.policy_version_id, None, case)
+
+
+# A stored policy version never changes, so its parsed Policy is kept per database and version id: deciding
+# needs neither the version's row nor the hash of its content.
+_by_version: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _version_policy(pv_id: int, pv: PolicyVersion | None, case: Case | None = None) -> Policy:
+    known = _by_version.setdefault(db.session.get_bind(), {})
+    pol = known.get(pv_id)
+    if pol is None:
+        pv = pv or case.policy_version
+        pol = known[pv_id] = policy_mod.from_stored(pv.content)
+    return pol
 
 
 # --- filing ------------------------------------------------------------------------------------------
@@ -282,17 +297,20 @@ def fire(case: Case, action: str, actor: Person | None, data: dict[str, Any] | N
         ctx.event_data["round"] = case.round_id
     audit.append(case, action=action, actor=actor, role=role, unit=unit, from_state=from_state,
                  to_state=case.state, comment=ctx.comment, data=ctx.event_data)
-    if case.state != from_state or ctx.reroute:
-        _route_state(case, rb, pol, ctx.today, entering=case.state != from_state)
-    case.updated_at = clock.now()
-    for auto in rb.automatic:
-        if rb.can_fire(case.state, auto):
-            auto_ctx = ActionContext(case=case, action=auto, actor=None, policy=pol, today=ctx.today)
-            before = case.state
-            if rb.machine.events[auto].trigger(case, ctx=auto_ctx):
-                audit.append(case, action=auto, actor=None, from_state=before, to_state=case.state,
-                             data=auto_ctx.event_data)
-                _route_state(case, rb, pol, ctx.today, entering=True)
+    # Routing reads what the transition wrote (flushed by _route_state) and adds the new assignees; they and
+    # the case's new step are written by the one flush below, not by an autoflush before each look-up.
+    with db.session.no_autoflush:
+        if case.state != from_state or ctx.reroute:
+            _route_state(case, rb, pol, ctx.today, entering=case.state != from_state)
+        case.updated_at = clock.now()
+        for auto in rb.automatic:
+            if rb.can_fire(case.state, auto):
+                auto_ctx = ActionContext(case=case, action=auto, actor=None, policy=pol, today=ctx.today)
+                before = case.state
+                if rb.machine.events[auto].trigger(case, ctx=auto_ctx):
+                    audit.append(case, action=auto, actor=None, from_state=before, to_state=case.state,
+                                 data=auto_ctx.event_data)
+                    _route_state(case, rb, pol, ctx.today, entering=True)
     flush()
     return case
 
@@ -324,6 +342,9 @@ def exclusions(case: Case, step: str | None) -> dict[int, str]:
         excluded.setdefault(case.filed_by_id, "conflict")    # who brings an accusation does not judge it
     for c in case.conflicts:
         excluded.setdefault(c.person_id, "conflict")
+    for ev in case.events:    # a rejection overturned on appeal: its author no longer decides the case
+        if ev.action == "reinstate" and ev.data.get("rejected_by"):
+            excluded.setdefault(ev.data["rejected_by"], "conflict")
     for ev in case.events if step else ():
         if ev.data.get("decision") and ev.data.get("step") != step and ev.actor_id:
             excluded.setdefault(ev.actor_id, "conflict")
@@ -419,18 +440,21 @@ def _route_to_person(case: Case, special: str, pol: Policy, today: dt.date, ente
         if not dry_run:
             _assign(case, found[1], "supervisor", "supervisor", found[0])
         return
-    # special == "appeal": an approver one org level above the unit where the grounds were confirmed.
-    confirmed = next(ev for ev in reversed(case.events) if ev.action == "confirm_grounds")
-    unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == confirmed.unit))
-    found = routing.route_above(unit, "approver", excluded, case.state)
-    case.step_unit, case.routing_reason = found.unit, found.reason
+    # special == "appeal": an approver one org level above the unit where the appealed decision was taken.
+    decided = next(ev for ev in reversed(case.events) if ev.action in rulebook(case.kind).appealed)
+    unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == decided.unit))
+    found = routing.route_above(unit, APPEAL_ROLES, excluded, case.state)
+    case.step_unit, case.routing_reason, case.closed = found.unit, found.reason, False   # reopens a rejection
     case.routing_from_unit = found.named_unit if found.reason else None
     if entering:
-        spec = pol.kind(case.kind).steps["review"]
-        case.deadline = clock.add_working_days(today, spec.deadline_days, pol.holidays) if spec.deadline_days \
-            else None
+        days = (pol.steps["qualification_review"] if case.kind == "promotion"
+                else pol.kind(case.kind).steps["review"]).deadline_days
+        case.deadline = clock.add_working_days(today, days, pol.holidays) if days else None
     if not dry_run:
-        _assign(case, found.people, "decide", "approver", found.unit)
+        _assign(case, found.people, "decide", found.role, found.unit)
+
+
+APPEAL_ROLES = ("approver", "hr")   # who hears an appeal: an approver above; HR when no approver is left
 
 
 def _assign(case: Case, people, duty: str, role: str, unit) -> None:

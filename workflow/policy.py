@@ -125,6 +125,8 @@ class AnnualReview:
     recompete: dict[str, float]
     min_worked_months: float = 2
     exempt_reasons: tuple[str, ...] = LEAVE_REASONS
+    tier_up: float | None = None       # 级档浮动: the top share of a level moves up one tier within it
+    tier_down: float | None = None     # ... and the bottom share (re-competitors aside) one tier down
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,7 @@ class Policy:
     document: dict[str, Any] = field(repr=False, compare=False)
     kinds: dict[str, KindPolicy] = field(default_factory=dict)
     publicity_days: int | None = None   # 公示: working days between HR approval and taking effect
+    appeal_days: int | None = None      # 申诉: calendar days in which a rejected promotion may be appealed
     sanctions: dict[str, tuple[str, ...]] = field(default_factory=dict)   # misconduct severity -> allowed
     ratios: dict[str, Ratio] = field(default_factory=dict)        # level -> its cap or target share
     round_min_composite: float | None = None                      # rounds: nobody below it is promoted
@@ -254,7 +257,9 @@ class Policy:
             "annual_review": None if self.annual_review is None else {
                 "ranking_scope": self.annual_review.ranking_scope, "recompete": self.annual_review.recompete,
                 "min_worked_months": self.annual_review.min_worked_months,
-                "exempt_reasons": list(self.annual_review.exempt_reasons)},
+                "exempt_reasons": list(self.annual_review.exempt_reasons),
+                "tier_moves": {"up": self.annual_review.tier_up, "down": self.annual_review.tier_down}},
+            "appeal": None if self.appeal_days is None else {"days": self.appeal_days},
         }
 
 
@@ -382,7 +387,7 @@ def _join(path: str, key: str) -> str:
 TOP_KEYS_REQUIRED = ("policy", "version", "name", "org_levels", "education", "ladder", "steps", "authority",
                      "eligibility", "scoring")
 TOP_KEYS_OPTIONAL = ("exceptional", "scores", "effective", "calendar", "probation", "demotion", "dismissal",
-                     "misconduct", "publicity", "ratios", "rounds", "annual_review")
+                     "misconduct", "publicity", "ratios", "rounds", "annual_review", "appeal")
 
 
 def from_document(doc: Any, source: str) -> Policy:
@@ -500,6 +505,10 @@ def from_document(doc: Any, source: str) -> Policy:
     if doc.get("publicity") is not None:
         pub = v.mapping(doc["publicity"], "publicity", ("working_days",))
         publicity_days = v.number(pub["working_days"], "publicity.working_days", lo=1, hi=30, integer=True)
+    appeal_days = None
+    if doc.get("appeal") is not None:
+        appeal = v.mapping(doc["appeal"], "appeal", ("days",))
+        appeal_days = v.number(appeal["days"], "appeal.days", lo=1, hi=90, integer=True)
     sanctions = {}
     if "misconduct" in doc:
         v.mapping(doc["misconduct"], "misconduct", SEVERITIES)
@@ -522,7 +531,7 @@ def from_document(doc: Any, source: str) -> Policy:
         score_kinds=score_kinds, weights={k: float(w) for k, w in weights.items()}, panel_min_size=panel_min,
         trim_at_least=trim_at_least, effective_when=eff["when"], holidays=frozenset(holidays),
         hash=hashlib.sha256(canonical(canonical_doc).encode()).hexdigest(), document=canonical_doc,
-        kinds=kinds, sanctions=sanctions, publicity_days=publicity_days, ratios=ratios,
+        kinds=kinds, sanctions=sanctions, publicity_days=publicity_days, appeal_days=appeal_days, ratios=ratios,
         round_min_composite=min_composite, tie_break=tie_break,
         annual_review=annual_review,
     )
@@ -604,7 +613,8 @@ def _annual_review_section(v: _V, doc: dict, org_ids: list[str], level_ids: list
     if "annual_review" not in doc:
         return None
     p = "annual_review"
-    section = v.mapping(doc[p], p, ("ranking_scope",), ("recompete", "min_worked_months", "exempt_reasons"))
+    section = v.mapping(doc[p], p, ("ranking_scope",), ("recompete", "min_worked_months", "exempt_reasons",
+                                                        "tier_moves"))
     scope = v.one_of(section["ranking_scope"], f"{p}.ranking_scope", org_ids, "org level")
     recompete = {}
     for lv, percent in v.mapping(section.get("recompete", {}), f"{p}.recompete", optional=level_ids).items():
@@ -618,4 +628,11 @@ def _annual_review_section(v: _V, doc: dict, org_ids: list[str], level_ids: list
         v.one_of(reason, f"{p}.exempt_reasons[{i}]", LEAVE_REASONS, "leave reason")
         if reason in reasons[:i]:
             v.fail(f"{p}.exempt_reasons[{i}]", f"'{reason}' is listed twice")
-    return AnnualReview(scope, recompete, months, tuple(reasons))
+    up = down = None
+    if section.get("tier_moves") is not None:
+        moves = v.mapping(section["tier_moves"], f"{p}.tier_moves", (), ("up", "down"))
+        up, down = (None if moves.get(k) is None else float(v.number(moves[k], f"{p}.tier_moves.{k}", lo=0, hi=100))
+                    for k in ("up", "down"))
+        if (up or 0) + (down or 0) > 100:
+            v.fail(f"{p}.tier_moves", f"up {up:g}% and down {down:g}% add up to more than 100%")
+    return AnnualReview(scope, recompete, months, tuple(reasons), up, down)

@@ -85,15 +85,17 @@ def route_at(policy: Policy, employee: Person, role: str, level_index: int, excl
                   f"'{step}' for {employee.username}", step=step, unit=start.code)
 
 
-def route_above(unit: OrgUnit, role: str, excluded: dict[int, str], step: str) -> Route:
-    """Holders of `role` one unit above `unit` (an appeal is heard above the one who decided), walking up on
-    vacancy; at the root, the other holders there."""
+def route_above(unit: OrgUnit, roles: tuple[str, ...], excluded: dict[int, str], step: str) -> Route:
+    """Holders of the first of `roles` one unit above `unit` (an appeal is heard above the one who decided),
+    walking up on vacancy; at the root, the other holders there. When nobody up to the root holds it, the
+    next role from the same unit up (e.g. HR when no other approver is left), recorded as a vacancy."""
     start = unit.parent or unit
-    for u in start.ancestors():
-        able = tuple(p for p in holders(role, u) if p.id not in excluded)
-        if able:
-            return Route(u, role, able, None if u is start else "vacancy", start)
-    raise Refused(f"nobody above {unit.code} holds '{role}' and may hear the appeal", step=step)
+    for role in roles:
+        for u in start.ancestors():
+            able = tuple(p for p in holders(role, u) if p.id not in excluded)
+            if able:
+                return Route(u, role, able, None if u is start and role == roles[0] else "vacancy", start)
+    raise Refused(f"nobody above {unit.code} holds {' or '.join(roles)} and may hear the appeal", step=step)
 
 
 def supervisors_of(employee: Person, excluded: dict[int, str] | None = None) -> tuple[OrgUnit, list[Person]] | None:

@@ -12,8 +12,9 @@ from typing import Any, Callable
 
 from sqlalchemy import select
 
+from . import clock
 from .errors import Invalid, Refused
-from .models import db, Person, Score, OrgUnit
+from .models import db, Case, Person, Score, OrgUnit
 from .policy import Policy
 
 GRANULARITY_ORDER = ("month", "quarter", "year")   # finest first
@@ -278,7 +279,6 @@ def require_effective_date(event) -> None:
 
 def escalation_due(case, policy, today: dt.date) -> bool:
     """The step is overdue by more than the policy's `escalate_after_days` working days."""
-    from . import clock
     step = policy.steps.get(case.state)
     if step is None or step.escalate_after_days is None or case.deadline is None or case.closed:
         return False
@@ -357,6 +357,53 @@ def require_statement(event) -> None:
         raise Invalid("statement must be text", field="statement")
     if not (statement or "").strip():
         raise Refused(f"'{ctx.action}' needs a statement", field="statement")
+
+
+def _rejection(case):
+    """The event that rejected the case (reject, or overturn in the publicity), if it stands rejected."""
+    for ev in reversed(case.events):
+        if ev.action in ("reject", "overturn"):
+            return ev
+    return None
+
+
+def appeal_refusal(case, today: dt.date) -> str | None:
+    """Why the applicant may not appeal the rejection now, or None: the policy's window (申诉期) runs from
+    the rejection, an appeal is heard once, and a case of a decided round or beside another open promotion
+    case cannot reopen."""
+    rejection = _rejection(case)
+    if rejection is None or case.state != "rejected":
+        return "only a rejected promotion can be appealed"
+    until = rejection.data.get("appeal_until")
+    if until is None:
+        return "the policy in force when the case was rejected sets no appeal window"
+    if any(ev.action == "appeal" for ev in case.events):
+        return "the rejection was appealed once already; the appeal's answer is final"
+    if today > dt.date.fromisoformat(until):
+        return f"the appeal window ended on {until}"
+    if case.round is not None and case.round.state == "decided":
+        return f"round {case.round_id} is decided; its places are given"
+    other = db.session.scalar(select(Case.id).where(Case.employee_id == case.employee_id, Case.kind == case.kind,
+                                                    Case.closed.is_(False), Case.id != case.id))
+    if other is not None:
+        return f"{case.employee.username} has another open promotion case ({other}); finish or withdraw it first"
+    return None
+
+
+def appeal_open(case) -> bool:
+    return appeal_refusal(case, clock.today()) is None
+
+
+def require_appeal_open(event) -> None:
+    ctx = _ctx(event)
+    problem = appeal_refusal(ctx.case, ctx.today)
+    if problem:
+        raise Refused(problem)
+
+
+def rejected_at_qualification(event) -> bool:
+    """Reinstated at the step where it was rejected: qualification review, else HR approval."""
+    return _rejection(_ctx(event).case).from_state == "qualification_review"
 
 
 def require_inside_window(event) -> None:

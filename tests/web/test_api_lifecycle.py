@@ -389,3 +389,31 @@ def test_cases_waiting_on_a_dismissed_person_move_on(bank, api, app):
     assert ok(api("appr_hq").post(f"/cases/{cid}/final_approve", {}))["state"] == "effective"
     waiting = ok(api("hr_b1").get(f"/cases/{waiting['id']}"))
     assert waiting["assignees"] == ["appr_r1"], waiting["assignees"]
+
+
+class TestPromotionAppeal:
+    def test_appealed_and_reinstated_through_the_api(self, bank, api):
+        cid = ok(api("emp").post("/cases", {"kind": "promotion", "target_grade": "senior",
+                                            "statement": "申请晋级"}), 201)["id"]
+        case = ok(api("appr_b1").post(f"/cases/{cid}/reject", {"comment": "材料不全"}))
+        assert (case["state"], case["events"][-1]["data"]["appeal_until"]) == ("rejected", "2026-03-09")
+        assert ok(api("emp").get(f"/cases/{cid}"))["actions"] == ["appeal"]
+        err(api("emp").post(f"/cases/{cid}/appeal", {}), 422)
+        err(api("emp").post(f"/cases/{cid}/appeal", {"statement": ["x"]}), 400)
+        err(api("hr_b1").post(f"/cases/{cid}/appeal", {"statement": "代为申诉"}), 403)
+        case = ok(api("emp").post(f"/cases/{cid}/appeal", {"statement": "材料已补齐"}))
+        assert (case["state"], case["step_unit"], case["assignees"]) == ("appeal_review", "R1", ["appr_r1"])
+        err(api("appr_b1").post(f"/cases/{cid}/reinstate", {"comment": "x"}), 403)
+        err(api("appr_r1").post(f"/cases/{cid}/reinstate", {}), 422)
+        case = ok(api("appr_r1").post(f"/cases/{cid}/reinstate", {"comment": "重新审核"}))
+        assert (case["state"], case["assignees"]) == ("qualification_review", ["appr_hq"])
+        err(api("emp").post(f"/cases/{cid}/appeal", {"statement": "again"}), 409)
+
+    def test_sustained_closes_it_for_good(self, bank, api):
+        cid = ok(api("emp").post("/cases", {"kind": "promotion", "target_grade": "senior"}), 201)["id"]
+        ok(api("appr_b1").post(f"/cases/{cid}/reject", {"comment": "材料不全"}))
+        ok(api("emp").post(f"/cases/{cid}/appeal", {"statement": "请复核"}))
+        case = ok(api("appr_r1").post(f"/cases/{cid}/sustain", {"comment": "维持"}))
+        assert (case["state"], case["assignees"], case["actions"]) == ("rejected", [], [])
+        e = err(api("emp").post(f"/cases/{cid}/appeal", {"statement": "再次申诉"}), 422)
+        assert "appealed once" in e["message"]

@@ -80,7 +80,8 @@ def test_who_acts_and_the_guards_come_from_the_module():
     assert rows[("approve", "effective")].conditions == ("last_signature", "effective_on_approval")
     assert rows[("return", "returned")].conditions == ()
     assert rows[("withdraw", "withdrawn")].sources == ("qualification_review", "returned", "panel_scoring",
-                                                       "hr_approval")
+                                                       "hr_approval", "appeal_review")
+    assert rows[("appeal", "appeal_review")].guards == ("require_statement", "require_appeal_open")
 
 
 # --- the drawing ----------------------------------------------------------------------------------------

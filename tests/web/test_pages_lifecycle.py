@@ -359,3 +359,20 @@ def test_lifecycle_pages_in_chinese(newbie, page, app):
     problems = [f"{name}: {fragments[f]!r}" for name, resp in pages.items()
                 for f in fragments if word(f).search(visible_text(text(resp)))]
     assert problems == []
+
+
+def test_a_rejected_promotion_appealed_on_the_page(bank, page):
+    emp = page("emp")
+    form = {"employee": "emp", "target_grade": "senior-1", "statement": "申请晋级", "submit": "1"}
+    cid = case_id(emp.post("/cases/new", data=form))
+    assert page("appr_b1").act(cid, "reject", {"comment": "材料不全"}).status_code == 302
+    html = text(emp.get(f"/cases/{cid}"))
+    assert 'id="appeal-until"' in html and "2026-03-09" in html and 'id="do-appeal"' in html
+    assert emp.act(cid, "appeal", {"statement": "材料已补齐"}).status_code == 302
+    html = text(page("appr_r1").get(f"/cases/{cid}"))
+    assert 'id="do-reinstate"' in html and 'id="do-sustain"' in html and "材料已补齐" in html
+    no_reason = page("appr_r1").act(cid, "sustain", {"comment": ""})
+    assert no_reason.status_code == 400 and "Please say why." in text(no_reason)
+    assert page("appr_r1").act(cid, "sustain", {"comment": "维持原决定"}).status_code == 302
+    html = text(emp.get(f"/cases/{cid}"))
+    assert 'data-state="rejected"' in html and 'id="do-appeal"' not in html and 'id="appeal-until"' not in html

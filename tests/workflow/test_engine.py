@@ -47,6 +47,9 @@ def state_at(walk, where):
         walk.act(case, "reject", "appr_b1", comment="不符合条件")
     elif where == "withdrawn":
         walk.act(case, "withdraw", "emp")
+    elif where == "appeal_review":
+        walk.act(case, "reject", "appr_b1", comment="不符合条件")
+        walk.act(case, "appeal", "emp", statement="业绩证明已补充")
     assert case.state == where
     return case
 
@@ -95,6 +98,14 @@ TABLE = [
     ("effective", "withdraw", "emp", {}, Conflict),
     ("effective", "approve", "hr_b1", {}, Conflict),
     ("rejected", "resubmit", "emp", {}, Conflict),
+    ("rejected", "appeal", "emp", {"statement": "我的业绩达标"}, "appeal_review"),
+    ("rejected", "appeal", "emp", {}, Refused),                          # a statement is required
+    ("rejected", "appeal", "appr_b1", {"statement": "x"}, Forbidden),   # only the applicant appeals
+    ("appeal_review", "sustain", "appr_r1", {"comment": "维持原决定"}, "rejected"),
+    ("appeal_review", "reinstate", "appr_r1", {"comment": "材料齐全"}, "qualification_review"),
+    ("appeal_review", "reinstate", "appr_r1", {}, Refused),
+    ("appeal_review", "sustain", "appr_b1", {"comment": "x"}, Forbidden),   # the rejecter does not hear it
+    ("appeal_review", "withdraw", "emp", {}, "withdrawn"),
     ("withdrawn", "qualify", "appr_b1", {}, Conflict),
     ("qualification_review", "fly", "appr_b1", {}, NotFound),
     ("qualification_review", "scoring_complete", "appr_b1", {}, NotFound),

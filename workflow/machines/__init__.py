@@ -33,6 +33,7 @@ class Rulebook:
     routes: dict[str, str]              # states routed to a person, not by the policy: applicant, supervisor, appeal
     round_actions: frozenset[str] = frozenset()   # taken on a round's cases by the round's decision
     round_only: frozenset[str] = frozenset()      # ... and only there
+    appealed: frozenset[str] = frozenset()        # decisions an appeal is heard against, one org level up
 
     def actions(self) -> list[str]:
         return list(self.actors)
@@ -82,6 +83,7 @@ def build(module: ModuleType) -> Rulebook:
         available_when=dict(getattr(module, "AVAILABLE_WHEN", {})),
         round_actions=frozenset(getattr(module, "ROUND_ACTIONS", ())),
         round_only=frozenset(getattr(module, "ROUND_ONLY", ())),
+        appealed=frozenset(getattr(module, "APPEALED", ())),
     )
 
 

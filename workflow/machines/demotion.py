@@ -8,7 +8,8 @@ STATES = ["review", "notice", "appeal_review", "hr_approval", "effective", "reta
 TERMINAL = ["effective", "retained", "overturned", "withdrawn"]
 
 STEPS = {"review": "review", "hr_approval": "hr_approval"}   # routed by the policy's demotion.steps
-ROUTES = {"notice": "applicant", "appeal_review": "appeal"}  # the employee; an approver above the confirmer
+ROUTES = {"notice": "applicant", "appeal_review": "appeal"}
+APPEALED = ["confirm_grounds"]   # the appeal is heard one org level above where the grounds were confirmed  # the employee; an approver above the confirmer
 
 ACTORS = {
     "confirm_grounds": "decide", "retain": "decide", "appeal": "applicant", "uphold": "decide",

@@ -11,6 +11,7 @@ TERMINAL = ["effective", "transferred", "overturned", "withdrawn"]
 
 STEPS = {"review": "review", "hr_approval": "hr_approval", "final_approval": "final_approval"}
 ROUTES = {"notice": "applicant", "appeal_review": "appeal"}
+APPEALED = ["confirm_grounds"]   # the appeal is heard one org level above where the grounds were confirmed
 
 ACTORS = {
     "confirm_grounds": "decide", "retain": "decide", "appeal": "applicant", "accept_transfer": "applicant",
