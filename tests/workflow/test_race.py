@@ -13,11 +13,13 @@ from collections import Counter
 from typing import Any, Callable
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from bench import race as race_bench
 from web.unit_of_work import decide
-from workflow import audit, engine
+from workflow import audit, engine, invariants, rules
 from workflow.errors import Conflict
+from workflow.machines import rulebook
 from workflow.models import db, Case, Event, Person
 
 ON_POSTGRES = bool(os.environ.get("TEST_DATABASE_URL"))
@@ -184,3 +186,117 @@ def test_the_last_of_racing_panel_scores_moves_the_case_on_once(panel_race):
     assert actions["scoring_complete"] == 1, actions
     assert stored.composite == round((30 * 88 + 40 * 80 + 30 * 85) / 100, 2)
     _assert_chain_verifies()
+
+
+# --- random decisions at scale, and the invariants --------------------------------------------------------
+
+RANDOM_ATTEMPTS = 60              # bounded here; bench/race.py runs 10,000
+PROCESS_ATTEMPTS = 40
+
+
+def _summary(tally) -> str:
+    return (f"{tally.attempts} attempts ({tally.ticks} ticks): {tally.ok} succeeded, refused "
+            f"{dict(sorted(tally.codes.items()))}")
+
+
+def _assert_raced_cleanly(tally, attempts: int) -> None:
+    print(_summary(tally))
+    assert tally.attempts == attempts
+    assert tally.unexpected == []
+    assert tally.ok > 0 and tally.codes["forbidden"] > 0, _summary(tally)
+    problems = invariants.check() + race_bench.acknowledged_problems(tally.acknowledged, exact=True)
+    assert problems == []
+
+
+def test_random_legal_and_illegal_decisions_from_threads_keep_every_invariant(app):
+    world = race_bench.seed(reset=False)
+    tally = race_bench.run_threads(app, world, threads=4, attempts=RANDOM_ATTEMPTS, seed=7)
+    _assert_raced_cleanly(tally, RANDOM_ATTEMPTS)
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="processes race on PostgreSQL (SQLite is one file per process)")
+def test_random_decisions_from_processes_keep_every_invariant(app):
+    world = race_bench.seed(reset=False)
+    tally = race_bench.run_processes(os.environ["TEST_DATABASE_URL"], world, processes=2, threads=2,
+                                     attempts=PROCESS_ATTEMPTS, seed=11)
+    _assert_raced_cleanly(tally, PROCESS_ATTEMPTS)
+
+
+def test_two_filings_for_one_person_at_once_one_is_a_conflict(bank, api, app, race, monkeypatch):
+    headers = {name: api(name).headers for name in ("emp", "hr_b1")}
+    # Both filings meet after their check for an open case and before writing theirs: the unique index of
+    # open cases per person and kind lets one through, and the other is answered 409, never 500.
+    checked = threading.Barrier(2, timeout=RENDEZVOUS_SECONDS)
+    real_evaluate = rules.evaluate
+
+    def evaluate_together(*args, **kwargs):
+        try:
+            checked.wait()
+        except threading.BrokenBarrierError:
+            pass
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(rules, "evaluate", evaluate_together)
+
+    def file_as(username):
+        def job():
+            body = {"kind": "promotion", "target_grade": "senior", "statement": "请审批"}
+            if username != "emp":
+                body["employee"] = "emp"
+            resp = app.test_client().post("/api/v1/cases", json=body, headers=headers[username])
+            return resp.status_code, resp.get_json()
+        return job
+
+    results = race(file_as("emp"), file_as("hr_b1"))
+    assert sorted(status for _, (status, _) in results) == [201, 409], results
+    loser = next(body for _, (status, body) in results if status == 409)
+    assert loser["error"]["code"] == "conflict"
+    assert db.session.scalar(select(db.func.count()).select_from(Case)) == 1
+    assert invariants.check() == []
+
+
+# --- the checker finds what it is for -------------------------------------------------------------------
+
+def _tamper(sql: str, **params) -> list[str]:
+    db.session.execute(text(sql), params)
+    db.session.commit()
+    db.session.expire_all()
+    return invariants.check()
+
+
+def test_the_checker_finds_decisions_applied_twice_and_changes_half_applied(walk):
+    case = walk.file()
+    walk.to_hr(case)
+    walk.act(case, "approve", "hr_b1")
+    assert case.state == "effective" and invariants.check() == []
+    events = _events(case.id)
+
+    score = next(e for e in events if e.action == "score")
+    again = type("Ev", (), {"seq": len(events) + 1, "action": "score", "from_state": "panel_scoring",
+                            "to_state": "panel_scoring", "actor_id": score.actor_id, "data": {}})
+    assert invariants._decided_twice(rulebook("promotion"), [*events[:events.index(score) + 1], again]) == [
+        f"#{len(events) + 1} score by person {score.actor_id} a second time in panel_scoring"]
+
+    problems = _tamper("INSERT INTO case_scores (case_id, scorer_id, component, value, at) "
+                       "SELECT case_id, scorer_id, 'supervisor', value, at FROM case_scores "
+                       "WHERE case_id = :c AND scorer_id = :s", c=case.id, s=score.actor_id)
+    assert any("do not match the stored scores" in p for p in problems), problems
+
+    problems = _tamper("INSERT INTO grade_history (person_id, from_grade, to_grade, effective_on, case_id, "
+                       "source, recorded_at) VALUES (:p, 'senior-1', 'senior-2', '2026-03-02', :c, 'case', "
+                       "'2026-03-02 00:00:00')", p=case.employee_id, c=case.id)
+    assert f"case {case.id} (promotion): effective with 2 grade-history row(s), not 1" in problems
+    assert "person emp: holds senior-1, but the last grade-history row gave senior-2" in problems
+
+
+def test_check_invariants_on_the_command_line(walk, app):
+    case = walk.file()
+    result = app.test_cli_runner().invoke(args=["check-invariants"])
+    assert result.exit_code == 0, result.output
+    assert "invariants hold: 1 cases checked" in result.stdout and "cases: checked 1/1" in result.stderr
+    db.session.execute(text("UPDATE cases SET state = 'returned' WHERE id = :c"), {"c": case.id})
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["check-invariants"])
+    assert result.exit_code == 1
+    assert f"case {case.id} (promotion): the case is returned but its events end in qualification_review" \
+        in result.stderr
