@@ -25,9 +25,11 @@ VIEWER_ROLES = ("hr", "approver", "admin")
 
 OUTCOMES = {"recompete": _l("Re-competes for the level"), "demote_absence": _l("Demoted for absence"),
             "exempt_leave": _l("Exempt (leave)"),
-            "dismiss_consecutive": _l("Dismissal: two demotions in a row"), "none": _l("No action")}
+            "dismiss_consecutive": _l("Dismissal: two demotions in a row"),
+            "tier_up": _l("Up one tier"), "tier_down": _l("Down one tier"), "none": _l("No action")}
 OUTCOME_COLOURS = {"recompete": "warning", "demote_absence": "danger", "exempt_leave": "info",
-                   "dismiss_consecutive": "danger", "none": "light"}
+                   "dismiss_consecutive": "danger", "tier_up": "success", "tier_down": "secondary",
+                   "none": "light"}
 
 
 @bp.before_request
@@ -79,7 +81,11 @@ def reason_text(o: dict[str, Any], period: str) -> str:
         text = _("Demoted in %(before)s and in %(year)s: two demotions in a row", before=year - 1, year=year)
     else:
         return Markup('<span translate="no">{}</span>').format(o.get("reason", ""))
-    if o.get("open_case"):
+    if o["outcome"] in review.TIER_MOVES:
+        text += " · " + _("to %(grade)s, without a panel", grade=o["to_grade"])
+        if o.get("open_case"):
+            text += " · " + _("has an open case (%(id)s): the tier stays until it is finished", id=o["open_case"])
+    elif o.get("open_case"):
         text += " · " + _("already has an open case (%(id)s): no second one is opened", id=o["open_case"])
     return text
 
@@ -145,7 +151,9 @@ def preview():
     return render_template("reviews/preview.html", result=result, run_form=run_form, pol=active_policy(),
                            counts=Counter(o["outcome"] for o in result.outcomes), outcomes=list(OUTCOMES),
                            to_open=sum(1 for o in result.outcomes
-                                       if o["outcome"] in review.CASES and not o.get("open_case")))
+                                       if o["outcome"] in review.CASES and not o.get("open_case")),
+                           to_move=sum(1 for o in result.outcomes
+                                       if o["outcome"] in review.TIER_MOVES and not o.get("open_case")))
 
 
 @bp.route("/run", methods=["POST"])

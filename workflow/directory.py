@@ -195,13 +195,14 @@ def open_cases(person: Person) -> list[Case]:
 
 def change_grade(person: Person, grade: str | None, *, since: dt.date | None = None,
                  actor: Person | None = None, source: str = "admin", comment: str = "",
-                 policy: Policy | None = None) -> GradeHistory | None:
+                 policy: Policy | None = None, keep_since: bool = False) -> GradeHistory | None:
     """Set a person's grade outside a case (a correction by an administrator, or an import).
 
     Writes a grade-history row (职级履历) and a `grade_change` event on the person's audit chain, by
     `actor` (None: the system). `grade` None makes the person staff without a grade. `since` is the
-    new `grade_since` (default: today). Refused while the person has an open case, whose from-grade
-    would no longer hold. Returns the history row, or None if the grade did not change.
+    new `grade_since` (default: today) and the history row's date; `keep_since` keeps `grade_since` (a
+    tier move inside the level after the annual review). Refused while the person has an open case, whose
+    from-grade would no longer hold. Returns the history row, or None if the grade did not change.
     """
     pol = _policy(policy)
     level, tier = parse_grade(pol, grade)
@@ -218,7 +219,8 @@ def change_grade(person: Person, grade: str | None, *, since: dt.date | None = N
     old = person.grade
     row = GradeHistory(person=person, from_grade=old, to_grade=new, effective_on=day, source=source)
     db.session.add(row)
-    person.level, person.tier, person.grade_since = level, tier, day if level else None
+    person.level, person.tier = level, tier
+    person.grade_since = (person.grade_since if keep_since else day) if level else None
     audit.append(person, action="grade_change", actor=actor, role=_role(actor, person), unit=person.unit.code,
                  comment=comment, data={"from": old, "to": new, "on": day.isoformat(), "source": source})
     db.session.flush()

@@ -13,6 +13,11 @@ with a grade of the ladder, status active: not in probation) and gives each one 
 - otherwise the person is ranked by the period's mean `performance` within the policy's ranking scope
   (the ancestor at its org level), among the ranked people of the same level there; ties share the better
   rank; rank > n − floor(p·n/100) is the bottom p% → `recompete`, a demotion case, reason `recompete`;
+- `tier_up` / `tier_down` (级档浮动, where the policy sets `tier_moves`): among the ranked who do not
+  re-compete, the top `up`% of the level (rank ≤ ceil(p·n/100)) move up one tier inside their level and the
+  bottom `down`% one tier down, without a panel: the grade changes on the run, with a grade-history row and
+  a `grade_change` event on the person's chain; time at grade keeps counting (the level did not change).
+  Nobody leaves the level this way: the top tier does not go up, the first does not go down;
 - everyone else `none`.
 
 Worked months = 12 − absent days in the period / 30, each absence clipped to the period and a day counted
@@ -31,12 +36,13 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from . import authority, clock, engine, rules
+from . import authority, clock, directory, engine, rules
 from .errors import Forbidden, Invalid, Refused
 from .models import db, Absence, Case, GradeHistory, OrgUnit, Person, Review
 from .policy import AnnualReview, Policy
 
-OUTCOMES = ("recompete", "demote_absence", "exempt_leave", "dismiss_consecutive", "none")
+OUTCOMES = ("recompete", "demote_absence", "exempt_leave", "dismiss_consecutive", "tier_up", "tier_down", "none")
+TIER_MOVES = {"tier_up": 1, "tier_down": -1}
 # What each outcome opens: (case kind, reason).
 CASES = {"recompete": ("demotion", "recompete"), "demote_absence": ("demotion", "absence"),
          "dismiss_consecutive": ("dismissal", "consecutive_demotions")}
@@ -129,11 +135,17 @@ def annual_review(unit: OrgUnit, period: Any, actor: Person | None, dry_run: Any
         select(Person).where(Person.username.in_([o["username"] for o in outcomes])))}
     for o in outcomes:
         o["case"] = None
-        if o["outcome"] in CASES and not o.get("open_case"):
+        if o.get("open_case"):
+            continue
+        if o["outcome"] in CASES:
             kind, reason = CASES[o["outcome"]]
             case = engine.open_case(kind, actor, people[o["username"]], reason=reason,
                                     comment=f"{_REVIEW_TITLE} {period}: {o['reason']}", today=today)
             o["case"] = case.id
+        elif o["outcome"] in TIER_MOVES:
+            directory.change_grade(people[o["username"]], o["to_grade"], since=today or clock.today(),
+                                   keep_since=True, actor=actor, source="review", policy=pol,
+                                   comment=f"{_REVIEW_TITLE} {period} (review {review.id}): {o['reason']}")
     review.outcomes = outcomes
     db.session.flush()
     return ReviewResult(unit, period, outcomes, review, created=True, dry_run=False)
@@ -191,6 +203,18 @@ def bottom_cut(n: int, percent: float) -> int:
     return n - math.floor(Fraction(str(percent)) * n / 100)
 
 
+def _tier_move(o: dict[str, Any], person: Person, pol: Policy, step: int, share: str) -> None:
+    """级档浮动: one tier up or down inside the person's level, when the level has that tier."""
+    tiers = pol.ladder[pol.level_index(person.level)].tiers
+    tier = person.tier + step
+    if not 1 <= tier <= tiers:
+        edge = "top" if step > 0 else "first"
+        o["reason"] += f"; {share} of {person.level}, but already at its {edge} tier: the tier stays"
+        return
+    o.update(outcome="tier_up" if step > 0 else "tier_down", to_grade=f"{person.level}-{tier}")
+    o["reason"] += f"; {share} of {person.level}: tier {person.tier} → {tier}"
+
+
 def _months_text(value: Fraction) -> str:
     return f"{float(value):.2f}".rstrip("0").rstrip(".")
 
@@ -212,9 +236,11 @@ def assess(unit: OrgUnit, year: int, pol: Policy) -> list[dict[str, Any]]:
         scope_of.setdefault(p.id, rules.scope_unit(p.unit, ar.ranking_scope, pol))
     absent = _absent_days(people, first, last, ar.exempt_reasons)
     demoted = _demotion_years(people, (year - 1, year))
-    open_kind = {(pid, kind): cid for pid, kind, cid in db.session.execute(
-        select(Case.employee_id, Case.kind, Case.id).where(Case.closed.is_(False), Case.kind.in_(
-            ("demotion", "dismissal")), Case.employee_id.in_([m.id for m in members])))}
+    open_kind: dict[tuple[int, str], int] = {}
+    for pid, kind, cid in db.session.execute(select(Case.employee_id, Case.kind, Case.id).where(
+            Case.closed.is_(False), Case.employee_id.in_([m.id for m in members])).order_by(Case.id)):
+        open_kind.setdefault((pid, kind), cid)
+        open_kind.setdefault((pid, None), cid)     # any open case holds the grade still (tier moves)
     limit = Fraction(str(ar.min_worked_months))
     lowest = pol.level_ids[0]
 
@@ -258,6 +284,8 @@ def assess(unit: OrgUnit, year: int, pol: Policy) -> list[dict[str, Any]]:
         n = len(ranked)
         percent = ar.recompete.get(level)
         cut = bottom_cut(n, percent) if percent is not None else n
+        top = math.ceil(Fraction(str(ar.tier_up)) * n / 100) if ar.tier_up else 0
+        low = bottom_cut(n, ar.tier_down) if ar.tier_down else n
         for mean, pid in ranked:
             rank = 1 + sum(1 for m, _ in ranked if m > mean)     # ties share the better rank
             o = found[pid]
@@ -268,8 +296,13 @@ def assess(unit: OrgUnit, year: int, pol: Policy) -> list[dict[str, Any]]:
             elif rank > cut:
                 o.update(outcome="recompete",
                          reason=f"{where}, bottom {percent:g}% of {level} (the last {n - cut} of {n})")
+                continue
             else:
                 o["reason"] = f"{where}, above the bottom {percent:g}% of {level}"
+            if rank <= top:
+                _tier_move(o, pool[pid], pol, +1, f"top {ar.tier_up:g}%")
+            elif rank > low:
+                _tier_move(o, pool[pid], pol, -1, f"bottom {ar.tier_down:g}%")
 
     out = []
     for p in members:     # people of the ranking scope outside `unit` were ranked, not reviewed
@@ -278,6 +311,9 @@ def assess(unit: OrgUnit, year: int, pol: Policy) -> list[dict[str, Any]]:
         if existing is not None:     # e.g. a misconduct demotion in flight: one open case per kind
             o["open_case"] = existing
             o["reason"] += f"; already has an open {CASES[o['outcome']][0]} case ({existing}): no second one"
+        elif o["outcome"] in TIER_MOVES and (p.id, None) in open_kind:
+            o["open_case"] = open_kind[(p.id, None)]
+            o["reason"] += f"; has an open case ({o['open_case']}): the tier stays until it is finished"
         out.append(o)
     index = {lv: i for i, lv in enumerate(pol.level_ids)}
     scope_paths = {s.code: s.path for s in scopes.values()}

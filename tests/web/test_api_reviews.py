@@ -37,11 +37,16 @@ def test_a_run_answers_201_then_the_stored_outcomes_with_200(seniors, api):
     got = outcomes(first)
     for o in first["outcomes"]:
         assert {"username", "level", "rank", "of", "outcome", "reason", "case"} <= set(o)
-        assert o["outcome"] in ("recompete", "demote_absence", "exempt_leave", "dismiss_consecutive", "none")
+        assert o["outcome"] in ("recompete", "demote_absence", "exempt_leave", "dismiss_consecutive", "tier_up",
+                                "tier_down", "none")
     assert (got["s10"]["outcome"], got["s10"]["rank"], got["s10"]["of"], got["s10"]["level"]) == (
         "recompete", 10, 10, "senior")
     assert got["s10"]["reason"] == "rank 10 of 10 in B1, bottom 10% of senior (the last 1 of 10)"
     assert (got["s9"]["outcome"], got["s9"]["rank"]) == ("none", 9)
+    # 级档浮动: the top 20% (ranks 1 and 2, the tie included) move up a tier at once, without a case.
+    assert {u for u, o in got.items() if o["outcome"] == "tier_up"} == {"s0", "s1", "s2", "emp2"}
+    assert (got["s1"]["to_grade"], got["s1"]["case"]) == ("senior-3", None)
+    assert db.session.query(Person).filter_by(username="s1").one().grade == "senior-3"
     assert got["s3"]["outcome"] == "demote_absence" and got["s3"]["rank"] is None
     assert got["s3"]["reason"] == ("worked 0.87 months in 2025 (under 2) because of other absence: "
                                    "demoted one level")

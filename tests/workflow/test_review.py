@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from workflow import engine, policy as policy_mod, review
 from workflow.errors import Forbidden, Invalid, Refused
-from workflow.models import db, Absence, Case, GradeHistory, OrgUnit, Person, Review, Score
+from workflow.models import db, Absence, Case, Event, GradeHistory, OrgUnit, Person, Review, Score
 
 BANK_TEXT = (policy_mod.POLICY_DIR / "bank_corporate.yaml").read_text(encoding="utf-8")
 
@@ -110,7 +110,7 @@ class TestRanking:
         assert got["s9"]["outcome"] == "recompete"
         # The lowest level does not re-compete under bank_corporate.
         assert got["weak"]["outcome"] == "none"
-        assert got["weak"]["reason"].endswith("assistant does not re-compete")
+        assert "assistant does not re-compete" in got["weak"]["reason"]
 
     def test_no_score_is_not_ranked(self, bank, make_person):
         managers(make_person, "T1", "senior-1", [90, None], "s")
@@ -251,7 +251,7 @@ class TestConsecutiveDemotions:
             db.session.add(GradeHistory(person=p, from_grade="principal-1", to_grade="senior-1",
                                         effective_on=dt.date(year, 5, 1), source="import"))
         db.session.commit()
-        assert by_user(run(dry_run=True))["s0"]["outcome"] == "none"
+        assert by_user(run(dry_run=True))["s0"]["outcome"] == "tier_up"      # rank 1 of 1, no dismissal
 
 
 # --- dry runs and stored runs ------------------------------------------------------------------------
@@ -478,3 +478,72 @@ class TestMobileQuzhou:
         assert {(c.kind, c.reason, c.state, c.step_unit.code) for c in opened.values()} == {
             ("demotion", "recompete", "review", "D1")}
 
+
+
+# --- 级档浮动: tier moves inside a level ------------------------------------------------------------------
+
+class TestTierMoves:
+    """bank_corporate: the top 20% of a level move up one tier, the bottom 10% (re-competitors aside) one
+    tier down, at once and without a panel; time at grade keeps counting."""
+
+    @pytest.fixture
+    def seniors(self, bank, make_person):
+        # Twenty seniors of B1 at senior-2, scores 100, 99, ... 81: ranks 1..20.
+        people = managers(make_person, "T1", "senior-2", list(range(100, 80, -1)), "s")
+        since = people[0].grade_since
+        return people, since
+
+    def test_the_top_move_up_and_the_bottom_down(self, seniors):
+        _people, since = seniors
+        got = by_user(run())
+        ups = sorted(u for u, o in got.items() if o["outcome"] == "tier_up")
+        downs = sorted(u for u, o in got.items() if o["outcome"] == "tier_down")
+        recompetes = sorted(u for u, o in got.items() if o["outcome"] == "recompete")
+        assert ups == ["emp2", "s0", "s1", "s2", "s3"]          # top 20% of 20 seniors: ranks 1-4 (+ emp2: 1 of 2)
+        assert recompetes == ["s18", "s19"]                      # bottom 10% of 20: re-compete, not a tier move
+        assert downs == []                                       # the bottom 10% are the re-competitors
+        assert got["s0"]["to_grade"] == "senior-3" and "top 20% of senior: tier 2 → 3" in got["s0"]["reason"]
+        s0 = person("s0")
+        assert (s0.grade, s0.grade_since) == ("senior-3", since)   # time at grade keeps counting
+        row = db.session.scalars(select(GradeHistory).filter_by(person_id=s0.id)).all()[-1]
+        assert (row.from_grade, row.to_grade, row.source, row.case_id) == ("senior-2", "senior-3", "review", None)
+        ev = db.session.scalars(select(Event).where(Event.chain == f"person:{s0.id}").order_by(Event.seq)).all()[-1]
+        assert (ev.action, ev.actor, ev.data["to"], ev.data["source"]) == ("grade_change", "hr_b1", "senior-3",
+                                                                           "review")
+
+    def test_down_without_recompetition_and_the_edges_of_the_level(self, bank, make_person):
+        use_policy(tier_moves={"up": 20, "down": 20}, recompete={"manager": 10})
+        managers(make_person, "T1", "senior-1", [90, 80, 70, 60, 50], "s")
+        managers(make_person, "T1", "senior-3", [99], "t")
+        got = by_user(run())
+        # senior does not re-compete here: the bottom 20% of 6 (the last one) goes down a tier if it can.
+        assert got["s4"]["outcome"] == "none" and "already at its first tier" in got["s4"]["reason"]
+        assert got["t0"]["outcome"] == "none" and "already at its top tier" in got["t0"]["reason"]
+        assert got["s0"]["outcome"] == "tier_up" and got["s0"]["to_grade"] == "senior-2"
+
+    def test_an_open_case_holds_the_tier_and_the_dry_run_says_so(self, seniors, walk):
+        walk.file(who="s0", target="senior-3", exceptional=True)
+        dry = by_user(run(dry_run=True))
+        assert dry["s0"]["outcome"] == "tier_up" and dry["s0"]["open_case"]
+        real = by_user(run())
+        assert real["s0"] == {**dry["s0"], "case": None}
+        assert person("s0").grade == "senior-2"
+
+    def test_the_dry_run_matches_the_real_run_and_a_second_run_moves_nobody(self, seniors):
+        dry = run(dry_run=True).outcomes
+        real = run().outcomes
+        assert [{k: v for k, v in o.items() if k != "case"} for o in real] == dry
+        history = db.session.scalar(select(func.count(GradeHistory.id)))
+        again = run()
+        assert again.stored and again.outcomes == real
+        assert db.session.scalar(select(func.count(GradeHistory.id))) == history
+        assert person("s0").grade == "senior-3"
+
+    def test_the_policy_validates_the_shares(self):
+        bad = yaml.safe_load(BANK_TEXT)
+        bad["annual_review"]["tier_moves"] = {"up": 60, "down": 50}
+        with pytest.raises(policy_mod.PolicyError, match="add up to more than 100%"):
+            policy_mod.loads(yaml.safe_dump(bad), "x.yaml")
+        bad["annual_review"]["tier_moves"] = {"sideways": 5}
+        with pytest.raises(policy_mod.PolicyError, match="tier_moves.sideways"):
+            policy_mod.loads(yaml.safe_dump(bad), "x.yaml")
