@@ -35,6 +35,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     bootstrap.init_app(app)
 
     from . import api, auth, cases, admin, diagrams, hr, cli, rounds, views, lifecycle, reviews, publicity
+    from . import jobs
     app.session_interface = auth.ApiSessionInterface()
     app.register_blueprint(auth.bp)
     app.register_blueprint(cases.bp)
@@ -45,8 +46,11 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     app.register_blueprint(publicity.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(diagrams.bp)
+    app.register_blueprint(jobs.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
     views.init_app(app)
+    from . import security
+    security.init_app(app)      # headers on every response; 413, 429 and CSRF refusals
     cli.init_app(app)
     return app

@@ -1,4 +1,10 @@
-"""Configuration from the environment, with a testing subclass."""
+"""Configuration from the environment, with a testing subclass.
+
+Two set-ups: *development* (the README's Quick start: the embedded SQLite file under instance/, a generated
+SECRET_KEY, cookies over plain http) and *production* (everything else: SECRET_KEY required, cookies only
+over https). `GRADEFLOW_ENV=development|production` chooses explicitly; by default a set DATABASE_URL means
+production. The testing configuration is neither and sets what it needs itself.
+"""
 from __future__ import annotations
 
 import os
@@ -6,6 +12,8 @@ import secrets
 from pathlib import Path
 
 INSTANCE = Path(__file__).resolve().parent.parent / "instance"
+ENVIRONMENTS = ("development", "production")
+MIN_SECRET_KEY_LENGTH = 16
 
 
 class ConfigError(RuntimeError):
@@ -22,8 +30,26 @@ def _development_secret() -> str:
     return path.read_text().strip()
 
 
+def _whole_number(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}")
+    return int(raw)
+
+
+def environment() -> str:
+    """development or production, from GRADEFLOW_ENV, else from whether DATABASE_URL is set."""
+    chosen = os.environ.get("GRADEFLOW_ENV", "").strip().lower()
+    if chosen and chosen not in ENVIRONMENTS:
+        raise ConfigError(f"GRADEFLOW_ENV must be one of {', '.join(ENVIRONMENTS)}, not {chosen!r}")
+    return chosen or ("production" if os.environ.get("DATABASE_URL") else "development")
+
+
 class Config:
     TESTING = False
+    GRADEFLOW_ENV = None                  # filled by finalise() from the environment
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE / 'gradeflow.db'}"
     SECRET_KEY = os.environ.get("SECRET_KEY")
     AUDIT_KEY = os.environ.get("AUDIT_KEY")
@@ -35,22 +61,48 @@ class Config:
     BABEL_DEFAULT_TIMEZONE = os.environ.get("GRADEFLOW_TIMEZONE", "Asia/Shanghai")
     BOOTSTRAP_SERVE_LOCAL = True          # intranets: no CDN
     BOOTSTRAP_BOOTSWATCH_THEME = None
+    # Cookies: never readable by scripts, not sent on cross-site posts; https only outside development.
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = None          # finalise(): True outside development
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = None
     WTF_CSRF_TIME_LIMIT = None
+    WTF_CSRF_SSL_STRICT = True
     API_PAGE_MAX = 500
+    # Uploads (CSV and XLSX imports): a bigger request is refused with 413 before it is read.
+    MAX_CONTENT_LENGTH = _whole_number("GRADEFLOW_MAX_UPLOAD_MB", 32) * 1024 * 1024
+    # Login throttling, kept in the database so that every worker and node counts the same failures.
+    LOGIN_WINDOW_SECONDS = _whole_number("GRADEFLOW_LOGIN_WINDOW_SECONDS", 15 * 60)
+    LOGIN_FAILURES_PER_USER = _whole_number("GRADEFLOW_LOGIN_FAILURES_PER_USER", 5)
+    LOGIN_FAILURES_PER_ADDRESS = _whole_number("GRADEFLOW_LOGIN_FAILURES_PER_ADDRESS", 50)
+    # How many reverse proxies in front set X-Forwarded-For/-Proto (0: trust no such header).
+    TRUSTED_PROXIES = _whole_number("GRADEFLOW_TRUSTED_PROXIES", 0)
 
     @classmethod
     def finalise(cls, cfg: dict) -> None:
-        """Fill what is derived; refuse to start without a SECRET_KEY outside the embedded development set-up."""
+        """Fill what is derived; refuse to start without a proper SECRET_KEY outside development."""
         uri = cfg["SQLALCHEMY_DATABASE_URI"]
         if uri.startswith("postgresql://"):
             cfg["SQLALCHEMY_DATABASE_URI"] = uri = "postgresql+psycopg://" + uri[len("postgresql://"):]
+        if cfg.get("TESTING"):
+            cfg["GRADEFLOW_ENV"] = "testing"
+        elif cfg.get("GRADEFLOW_ENV") not in ENVIRONMENTS:
+            cfg["GRADEFLOW_ENV"] = environment()
+        development = cfg["GRADEFLOW_ENV"] != "production"
         if not cfg.get("SECRET_KEY"):
-            if uri.startswith("sqlite:") and not os.environ.get("DATABASE_URL"):
-                cfg["SECRET_KEY"] = _development_secret()
-            else:
-                raise ConfigError("SECRET_KEY must be set when DATABASE_URL points at a real database")
+            if not development:
+                raise ConfigError("SECRET_KEY must be set outside development (it signs sessions and CSRF "
+                                  "tokens): export SECRET_KEY=$(python3 -c 'import secrets; "
+                                  "print(secrets.token_hex(32))')")
+            cfg["SECRET_KEY"] = _development_secret()
+        elif not development and len(cfg["SECRET_KEY"]) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(f"SECRET_KEY is too short: use at least {MIN_SECRET_KEY_LENGTH} random "
+                              "characters, e.g. python3 -c 'import secrets; print(secrets.token_hex(32))'")
+        for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
+            if cfg.get(name) is None:
+                cfg[name] = not development
         if uri.startswith("sqlite:"):
             INSTANCE.mkdir(exist_ok=True)
             cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})

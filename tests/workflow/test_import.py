@@ -34,7 +34,7 @@ def quick_hashes(monkeypatch):
     from werkzeug.security import generate_password_hash
     from workflow.models import people
     monkeypatch.setattr(people, "generate_password_hash",
-                        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1000"))
+                        lambda password, method=None: generate_password_hash(password, "pbkdf2:sha256:1000"))
 
 
 def write(tmp_path, name, text, bom=False):

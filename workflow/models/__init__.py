@@ -25,9 +25,10 @@ from .audit import Event  # noqa: E402
 from .rounds import Round, RoundLevel  # noqa: E402
 from .absences import Absence  # noqa: E402
 from .reviews import Review  # noqa: E402
+from .security import LoginAttempt  # noqa: E402
 
 __all__ = [
     "db", "OrgUnit", "RoleAssignment", "Person", "ApiToken", "Score", "GradeHistory",
     "PolicyVersion", "Setting", "Case", "CaseAssignee", "CaseScore", "PanelMember", "Conflict", "Event",
-    "Round", "RoundLevel", "Absence", "Review",
+    "Round", "RoundLevel", "Absence", "Review", "LoginAttempt",
 ]

@@ -10,6 +10,9 @@ from . import db
 from .org import OrgUnit
 
 STATUSES = ("active", "probation", "dismissed")
+# The KDF of stored passwords (scrypt, N=2^15, r=8, p=1: werkzeug's default); a hash of another method
+# or cost is rewritten at the person's next successful login.
+PASSWORD_METHOD = "scrypt:32768:8:1"
 
 
 def utcnow() -> dt.datetime:
@@ -66,11 +69,19 @@ class Person(db.Model):
         return self.status != "dismissed" and self.password_hash is not None
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
         self.session_generation = (self.session_generation or 0) + 1
 
     def check_password(self, password: str) -> bool:
         return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+    @property
+    def password_needs_rehash(self) -> bool:
+        return bool(self.password_hash) and not self.password_hash.startswith(PASSWORD_METHOD + "$")
+
+    def rehash_password(self, password: str) -> None:
+        """Store the (just checked) password under the current KDF; sessions stay, nothing else changes."""
+        self.password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
 
     def role_strings(self) -> list[str]:
         return sorted(str(r) for r in self.roles)
