@@ -212,15 +212,19 @@ def test_security_headers_on_every_response_and_pages_without_inline_code(bank, 
 # --- CSRF ---------------------------------------------------------------------------------------------
 
 POST_FORM = re.compile(r"<form\b[^>]*method=[\"']post[\"'][^>]*>(.*?)</form>", re.I | re.S)
+CSRF_FIELD = re.compile(r"\.hidden_tag\(\)|\bcsrf_token\(\)|\.csrf_token\s*(\(\s*\))?\s*}}")
 
 
 def test_every_post_form_in_the_templates_carries_the_csrf_token():
     missing = []
     for path in TEMPLATES.rglob("*.html"):
         for body in POST_FORM.findall(path.read_text(encoding="utf-8")):
-            if "hidden_tag()" not in body and "csrf_token()" not in body:
+            if not CSRF_FIELD.search(body):
                 missing.append(str(path.relative_to(ROOT)))
     assert missing == []
+    assert [bool(CSRF_FIELD.search(t)) for t in ("{{ form.hidden_tag() }}", "{{ form.csrf_token }}",
+                                                 '<input name="csrf_token" value="{{ csrf_token() }}">',
+                                                 "{{ form.submit() }}")] == [True, True, True, False]
 
 
 def test_pages_need_the_csrf_token_and_their_forms_carry_it(bank, app, api):
