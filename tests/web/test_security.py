@@ -158,6 +158,10 @@ def test_the_session_cookie_in_production(staff, siblings):
     assert resp.status_code == 302
     cookie = resp.headers["Set-Cookie"]
     assert "session=" in cookie and all(flag in cookie for flag in ("Secure", "HttpOnly", "SameSite=Lax"))
+    # Over https (directly, or X-Forwarded-Proto from a trusted proxy) the browser is told to stay there.
+    assert prod.test_client().get("/login", base_url="https://localhost").headers[
+        "Strict-Transport-Security"] == "max-age=31536000"
+    assert "Strict-Transport-Security" not in prod.test_client().get("/login").headers
 
 
 # --- security headers; no inline script or style --------------------------------------------------------
@@ -200,6 +204,8 @@ def test_security_headers_on_every_response_and_pages_without_inline_code(bank, 
         assert inline_problems(resp.get_data(as_text=True)) == [], path
         assert resp.headers["Cache-Control"] == "no-store", path
     assert "data-autosubmit" in responses[3].get_data(as_text=True)
+    assert re.search(r'<select[^>]*data-autosubmit[^>]*name="employee"|<select[^>]*name="employee"[^>]*'
+                     r'data-autosubmit', responses[-1].get_data(as_text=True))
     for resp in [*responses, admin.get("/nowhere"), api("emp").get("/me"), static, client.get("/login")]:
         csp = resp.headers["Content-Security-Policy"]
         assert "script-src 'self'" in csp and "style-src 'self'" in csp and "unsafe" not in csp
