@@ -396,6 +396,8 @@ def _route_state(case: Case, rb: Rulebook, pol: Policy, today: dt.date, entering
                                                                   "escalated") else None
     if case.state == "publicity":
         days = pol.publicity_days
+    elif case.state == "hr_approval" and case.round_id is not None:
+        days = None    # decided with its round, against the quotas, when HR decides the round: no deadline
     if entering or case.deadline is None:   # a new step, or an escalated one: the clock starts again
         case.deadline = (case.effective_on if case.state == "approved" else case.due_on
                          if case.state == "in_probation" else

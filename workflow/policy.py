@@ -21,7 +21,9 @@ WEIGHT_COMPONENTS = ("supervisor", "panel", "annual_performance")
 EFFECTIVE_WHEN = ("on_approval", "first_of_next_month")
 SIGN_MODES = ("any", "all")
 RATIO_KINDS = ("cap", "target")
-TIE_BREAK_KEYS = ("composite", "annual_performance", "months_at_grade", "applied_at")
+TIE_BREAK_KEYS = ("composite", "annual_performance", "months_at_grade", "applied_at")   # the default order
+# `awards` (a policy may add it): the best `award` score of last year, higher first (Jilin: 得到省市级奖励者优先).
+TIE_BREAK_OPTIONAL = ("awards",)
 
 
 class PolicyError(ValueError):
@@ -518,7 +520,7 @@ def from_document(doc: Any, source: str) -> Policy:
                 v.one_of(sanction, f"misconduct.{sev}[{i}]", SANCTIONS, "sanction")
             sanctions[sev] = tuple(allowed)
 
-    ratios, min_composite, tie_break = _rounds_section(v, doc, level_ids)
+    ratios, min_composite, tie_break = _rounds_section(v, doc, level_ids, score_kinds)
     annual_review = _annual_review_section(v, doc, org_ids, level_ids)
 
     canonical_doc = json.loads(canonical(doc))
@@ -577,7 +579,8 @@ def _kind_policy(v: _V, section: Any, kind: str, org_ids: list[str], ladder: lis
     return KindPolicy(**out)
 
 
-def _rounds_section(v: _V, doc: dict, level_ids: list[str]) -> tuple[dict[str, Ratio], float | None, tuple]:
+def _rounds_section(v: _V, doc: dict, level_ids: list[str],
+                    score_kinds: dict[str, ScoreKind]) -> tuple[dict[str, Ratio], float | None, tuple]:
     """`ratios` (per level: a cap or a target share of headcount) and `rounds` (the minimum composite and
     the tie-break of a round's ranking); both optional."""
     ratios = {}
@@ -599,7 +602,9 @@ def _rounds_section(v: _V, doc: dict, level_ids: list[str]) -> tuple[dict[str, R
         min_composite = float(v.number(min_composite, "rounds.min_composite", lo=0, hi=100))
     tie_break = tuple(v.seq(rounds.get("tie_break", list(TIE_BREAK_KEYS)), "rounds.tie_break"))
     for i, key in enumerate(tie_break):
-        v.one_of(key, f"rounds.tie_break[{i}]", TIE_BREAK_KEYS, "tie-break key")
+        v.one_of(key, f"rounds.tie_break[{i}]", TIE_BREAK_KEYS + TIE_BREAK_OPTIONAL, "tie-break key")
+        if key == "awards" and "award" not in score_kinds:
+            v.fail(f"rounds.tie_break[{i}]", "awards ranks by the 'award' score: add it under `scores`")
         if key in tie_break[:i]:
             v.fail(f"rounds.tie_break[{i}]", f"'{key}' is listed twice")
     if tie_break[0] != "composite":

@@ -29,7 +29,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, authority, clock, engine, policy as policy_mod, rules
 from .errors import Conflict, Forbidden, Invalid, Refused
-from .models import db, Case, GradeHistory, OrgUnit, Person, Round, RoundLevel
+from .models import db, Case, GradeHistory, OrgUnit, Person, Round, RoundLevel, Score
 from .policy import Policy
 
 BEFORE_HR_APPROVAL = ("submitted", "qualification_review", "returned", "panel_scoring")
@@ -344,8 +344,18 @@ def sort_key(case: Case, keys: tuple[str, ...], as_of: dt.date) -> tuple:
             parts.append((since is None, -rules.whole_months(since, as_of)))
         elif key == "applied_at":
             parts.append(case.created_at)
+        elif key == "awards":
+            best = _best_award(case.employee, as_of.year - 1)
+            parts.append((best is None, -(best or 0.0)))
     parts.append(case.id)
     return tuple(parts)
+
+
+def _best_award(person: Person, year: int) -> float | None:
+    """The highest `award` score (e.g. 1 city, 2 provincial) whose period ends in the year, if any."""
+    return db.session.scalar(select(func.max(Score.value)).where(
+        Score.person_id == person.id, Score.kind == "award", Score.period_end >= dt.date(year, 1, 1),
+        Score.period_end <= dt.date(year, 12, 31)))
 
 
 def rank(cases: list[Case], pol: Policy, as_of: dt.date) -> list[Case]:

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from workflow import audit, authority, engine, policy as policy_mod, rounds
 from workflow.errors import Conflict, Forbidden, Invalid, Refused
 from workflow.machines import rulebook
-from workflow.models import db, Case, GradeHistory, Person, Round, RoundLevel
+from workflow.models import db, Case, GradeHistory, Person, Round, RoundLevel, Score
 
 OPENS, CLOSES = dt.date(2026, 3, 1), dt.date(2026, 3, 31)      # TODAY is 2026-03-02
 BANK_TEXT = (policy_mod.POLICY_DIR / "bank_corporate.yaml").read_text(encoding="utf-8")
@@ -361,6 +361,43 @@ class TestDecide:
         apply_and_score(walk, "mgr_x", rnd, "senior", 80)
         decide(rnd)
         assert decisions(rnd, "senior") == [("mgr_y", "promoted"), ("mgr_x", "not_selected")]
+
+    def test_waiting_for_the_round_decision_is_never_overdue(self, branch, walk, app):
+        rnd = open_round(branch, ["senior"])
+        case = apply_and_score(walk, "mgr_a", rnd, "senior", 90)
+        assert (case.state, case.deadline) == ("hr_approval", None)
+        assert not engine.is_overdue(case, dt.date(2026, 12, 31))
+        assert (case.id, "escalate") not in engine.due_for_tick(dt.date(2026, 12, 31))
+
+    def test_award_winners_first_among_equals(self, branch, walk, make_person):
+        """Jilin's 得到省市级奖励者优先 as the `awards` key: mgr_y's provincial award of 2025 beats mgr_x's higher
+        annual performance at an equal composite."""
+        make_person("mgr_x", branch["units"]["T1"], grade="manager-3", performance=87, skill_test="pass")
+        make_person("mgr_y", branch["units"]["T2"], grade="manager-3", performance=80, skill_test="pass")
+        add_people(branch["units"]["T2"], 6, "manager-1", "g")
+        for who, value in (("mgr_y", 2), ("mgr_x", 1), ("mgr_x", None)):
+            if value is not None:
+                db.session.add(Score(person=person(who), kind="award", period=f"2025-0{value}",
+                                     granularity="month", period_start=dt.date(2025, value, 1),
+                                     period_end=dt.date(2025, value, 28), value=value))
+        db.session.commit()
+        doc = yaml.safe_load(BANK_TEXT)
+        doc["ratios"] = {"senior": {"cap": 0.05}}
+        doc["scores"]["award"] = {"min": 1, "max": 2}
+        doc["rounds"]["tie_break"] = ["composite", "awards", "annual_performance", "applied_at"]
+        engine.activate_policy(policy_mod.loads(yaml.safe_dump(doc, allow_unicode=True), "t.yaml"), "t.yaml")
+        db.session.commit()
+        rnd = open_round(branch, ["senior"])
+        apply_and_score(walk, "mgr_x", rnd, "senior", 80)   # 82.1, a city award
+        apply_and_score(walk, "mgr_y", rnd, "senior", 83)   # 82.1, a provincial award
+        decide(rnd)
+        assert decisions(rnd, "senior") == [("mgr_y", "promoted"), ("mgr_x", "not_selected")]
+
+    def test_the_awards_key_needs_the_award_score(self):
+        doc = yaml.safe_load(BANK_TEXT)
+        doc["rounds"]["tie_break"] = ["composite", "awards"]
+        with pytest.raises(policy_mod.PolicyError, match=r"rounds.tie_break\[1\].*add it under `scores`"):
+            policy_mod.loads(yaml.safe_dump(doc, allow_unicode=True), "t.yaml")
 
     def test_places_freed_by_promotions_out_of_a_level_count_below(self, bank, walk, make_person):
         """Manager is full until the round promotes a manager to senior; senior is decided first, so the
