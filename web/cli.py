@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import sys
+import time
 import unicodedata
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -15,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
 from workflow import audit, clock, demo as demo_mod, directory, engine, importing, policy as policy_mod
-from workflow import invariants, review, ticking
+from workflow import invariants, jobs, review, ticking
 from workflow.errors import Conflict, WorkflowError
 from workflow.models import db, Case, OrgUnit
 
@@ -67,7 +69,7 @@ def parse_today(ctx, param, value: str | None) -> dt.date | None:
 
 def init_app(app: Flask) -> None:
     for command in (init_db, import_org, import_scores, set_password, demo, tick, audit_verify, policy_check,
-                    import_absences, annual_review, check_invariants):
+                    import_absences, annual_review, check_invariants, worker):
         app.cli.add_command(command)
 
 
@@ -116,10 +118,72 @@ _file = click.Path(exists=True, dir_okay=False, readable=True)
 @click.argument("people", type=_file)
 @reported
 def import_org(units: str, people: str) -> None:
-    """Load or update org units and people from CSV or XLSX files (all or nothing)."""
-    result = importing.import_org(units, people)
+    """Load or update org units and people from CSV or XLSX files: checked whole first (a bad row changes
+    nothing), then loaded in chunks with a progress bar. The import is a job: if this command stops, a
+    worker takes it over where it stopped."""
+    files = {"units": (units, Path(units).read_bytes()), "people": (people, Path(people).read_bytes())}
+    job = jobs.enqueue("import_people", {}, None, files=files)
     db.session.commit()
-    click.echo(result.summary())
+    click.echo(f"job {job.id}: checking the files ...", err=True)
+    job = run_job(job, "loading")
+    if job.status == "failed":
+        details = (job.result or {}).get("details", {})
+        problems = details.get("problems")
+        if problems:
+            for p in problems[:MAX_PROBLEMS_SHOWN]:
+                click.echo(p, err=True)
+            total = details.get("problems_total", len(problems))
+            if total > len(problems[:MAX_PROBLEMS_SHOWN]):
+                click.echo(f"... and {total - len(problems[:MAX_PROBLEMS_SHOWN])} more", err=True)
+            fail(f"refused: {total} problem(s); nothing was changed")
+        fail(f"refused: {job.error}")
+    click.echo(job.result["summary"])
+
+
+def run_job(job, label: str):
+    """Run a just-enqueued job in this process with a progress bar on stderr; answers the job as stored."""
+    bar = None
+
+    def progress(j) -> None:
+        nonlocal bar
+        if bar is None and j.total:
+            bar = click.progressbar(length=j.total, label=label, file=sys.stderr, show_pos=True)
+            bar.__enter__()
+        if bar is not None:
+            bar.update(j.done - bar.pos)
+    try:
+        return jobs.run_now(job, progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Run the jobs queued now, then exit (else wait for more).")
+@click.option("--poll", default=2.0, show_default=True, help="Seconds between looks at an empty queue.")
+def worker(once: bool, poll: float) -> None:
+    """Run queued jobs (imports, bulk decisions, annual reviews), one at a time, in chunks; a job left
+    half-done by a worker that stopped is taken over after the lease. Several workers may run at once."""
+    name = jobs.worker_name()
+    click.echo(f"worker {name}: {'running the queued jobs' if once else 'waiting for jobs'}", err=True)
+    while True:
+        try:
+            job = jobs.run_next(name)
+        except SQLAlchemyError as exc:
+            db.session.rollback()
+            first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            if once:
+                fail(f"database error: {first}")
+            click.echo(f"database error: {first}; trying again", err=True)
+            time.sleep(max(poll, 1.0))
+            continue
+        if job is None:
+            if once:
+                return
+            time.sleep(max(poll, 0.1))
+            continue
+        what = f": {job.error}" if job.error else ""
+        click.echo(f"job {job.id} ({job.kind}): {job.status}, {job.done}/{job.total}{what}")
 
 
 @click.command("import-scores")

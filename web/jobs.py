@@ -1,0 +1,254 @@
+"""Jobs on the web: the list and a job's page (its progress polled from the API by static/js/jobs.js),
+the import page (administrators at the root unit upload a people file, a job loads it), the bulk
+decision page (an approver or HR ticks cases of their inbox; a job decides each through the engine), and
+the JSON API: `GET /api/v1/jobs`, `GET /api/v1/jobs/ID`, `POST /api/v1/jobs/bulk-decisions`,
+`POST /api/v1/jobs/imports`. Starting a job answers 202 with the job; where the application runs its own
+jobs (development, the demo: docs/batch.md) it wakes its runner thread after the commit."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from sqlalchemy import select, true
+from werkzeug.datastructures import FileStorage
+from wtforms import SelectField, SubmitField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length
+
+from workflow import batch, engine, jobs, reports
+from workflow.errors import Forbidden, Invalid, NotFound, WorkflowError
+from workflow.models import db, Case, Person
+from workflow.models.jobs import Job
+
+from .api import bp as api_bp, body, paginate
+
+bp = Blueprint("jobs", __name__, url_prefix="/jobs")
+PER_PAGE = 25
+BULK_PAGE_MAX = 500            # cases offered on the bulk decision page
+UPLOAD_KINDS = ("csv", "xlsx")
+
+KINDS = {"import_people": _l("Import of people"), "bulk_decision": _l("Bulk decision"),
+         "annual_review": _l("Annual review")}
+STATUSES = {"queued": _l("Queued"), "running": _l("Running"), "done": _l("Done"), "failed": _l("Failed")}
+STATUS_COLOURS = {"queued": "secondary", "running": "primary", "done": "success", "failed": "danger"}
+BULK_ACTIONS = {"qualify": _l("Qualify"), "approve": _l("Approve")}
+
+
+# --- what every entry point shares -------------------------------------------------------------------
+
+def runs_jobs_itself(app) -> bool:
+    """Whether this application runs queued jobs in a thread of its own: GRADEFLOW_RUN_JOBS (1/0) says so;
+    by default only the embedded development set-up does (SQLite under instance/, no DATABASE_URL)."""
+    value = app.config.get("GRADEFLOW_RUN_JOBS", os.environ.get("GRADEFLOW_RUN_JOBS"))
+    if value is None or value == "":
+        return (not app.testing and not os.environ.get("DATABASE_URL")
+                and app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:"))
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def start(kind: str, params: Any, actor: Person, files: dict[str, tuple[str, bytes]] | None = None) -> Job:
+    """Enqueue a job and commit; wake the application's runner where it runs its own jobs."""
+    try:
+        job = jobs.enqueue(kind, params, actor, files=files)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    if runs_jobs_itself(current_app):
+        jobs.kick(current_app._get_current_object())
+    return job
+
+
+def visible_filter(person: Person):
+    return true() if batch.is_root_admin(person) else Job.created_by_id == person.id
+
+
+def load_visible_job(job_id: int, viewer: Person) -> Job:
+    job = db.session.get(Job, job_id, populate_existing=True)
+    if job is None or not batch.can_see_job(viewer, job):
+        raise NotFound(f"no job {job_id}")
+    return job
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    iso = (lambda t: t.isoformat() + "Z" if t else None)
+    return {"id": job.id, "kind": job.kind, "status": job.status, "done": job.done, "total": job.total,
+            "percent": job.percent, "params": job.params, "result": job.result, "error": job.error,
+            "created_by": job.created_by.username if job.created_by else "system",
+            "created_at": iso(job.created_at), "started_at": iso(job.started_at),
+            "finished_at": iso(job.finished_at), "attempts": job.attempts,
+            "files": [{"purpose": f.purpose, "name": f.name, "size": f.size} for f in job.files]}
+
+
+def upload(storage: FileStorage | None, field: str, required: bool) -> tuple[str, bytes] | None:
+    """An uploaded CSV or XLSX file as (name, bytes); its rows are checked by the job."""
+    if storage is None or not storage.filename:
+        if required:
+            raise Invalid("choose a CSV or XLSX file to upload", field=field)
+        return None
+    name = os.path.basename(storage.filename.replace("\\", "/"))
+    if name.rsplit(".", 1)[-1].lower() not in UPLOAD_KINDS:
+        raise Invalid(f"only .csv and .xlsx files can be imported, not '{name}'", field=field)
+    data = storage.read()
+    if not data:
+        raise Invalid(f"'{name}' is empty", field=field)
+    return name, data
+
+
+def import_files(people: FileStorage | None, units: FileStorage | None) -> dict[str, tuple[str, bytes]]:
+    files = {"people": upload(people, "people", required=units is None or not units.filename)}
+    if (u := upload(units, "units", required=False)) is not None:
+        files["units"] = u
+    return {k: v for k, v in files.items() if v is not None}
+
+
+# --- the JSON API ------------------------------------------------------------------------------------
+
+@api_bp.get("/jobs")
+def api_list_jobs():
+    q = select(Job).where(visible_filter(current_user)).order_by(Job.id.desc())
+    if request.args.get("status"):
+        q = q.where(Job.status == request.args["status"])
+    if request.args.get("kind"):
+        q = q.where(Job.kind == request.args["kind"])
+    return paginate(q, job_json)
+
+
+@api_bp.get("/jobs/<int:job_id>")
+def api_get_job(job_id: int):
+    return jsonify(job_json(load_visible_job(job_id, current_user)))
+
+
+def _accepted(job: Job):
+    resp = jsonify(job_json(job))
+    resp.status_code = 202
+    resp.headers["Location"] = url_for("api.api_get_job", job_id=job.id)
+    return resp
+
+
+@api_bp.post("/jobs/bulk-decisions")
+def api_bulk_decision():
+    """`{action: qualify|approve, cases: [ids], comment?, versions?: {id: version}}`: 202 with the job; its
+    result lists each case, ok with its new state or refused with the status and reason one request for
+    that case alone would have had."""
+    return _accepted(start("bulk_decision", body(), current_user))
+
+
+@api_bp.post("/jobs/imports")
+def api_import():
+    """A multipart upload: `people` (and `units`, or not), CSV or XLSX: 202 with the job."""
+    if not batch.is_root_admin(current_user):     # who may comes before what was sent (CONTRACT.md's order)
+        raise Forbidden("only an administrator at the root unit may import people")
+    files = import_files(request.files.get("people"), request.files.get("units"))
+    return _accepted(start("import_people", {}, current_user, files))
+
+
+# --- the pages ---------------------------------------------------------------------------------------
+
+class ImportForm(FlaskForm):
+    people = FileField(_l("People file"), description=_l(
+        "CSV (UTF-8) or XLSX with the columns username, name, unit_code, grade, grade_since, hired_on, "
+        "education, status, roles, password"))
+    units = FileField(_l("Units file (optional)"), description=_l("code,name,level,parent_code"))
+    submit = SubmitField(_l("Import"))
+
+
+class BulkForm(FlaskForm):
+    action = SelectField(_l("Decision"), choices=[SelectChoice(a, label) for a, label in BULK_ACTIONS.items()],
+                         validators=[DataRequired()])
+    comment = TextAreaField(_l("Comment"), validators=[Length(max=batch.MAX_COMMENT)])
+    submit = SubmitField(_l("Decide the cases ticked"))
+
+
+@bp.before_request
+@login_required
+def _logged_in():
+    return None
+
+
+@bp.app_template_filter("job_kind")
+def _job_kind(kind: str) -> str:
+    return str(KINDS.get(kind, kind))
+
+
+@bp.app_template_filter("job_status")
+def _job_status(status: str) -> str:
+    return str(STATUSES.get(status, status))
+
+
+@bp.app_template_filter("job_status_colour")
+def _job_status_colour(status: str) -> str:
+    return STATUS_COLOURS.get(status, "secondary")
+
+
+@bp.route("/")
+def index():
+    page = db.paginate(select(Job).where(visible_filter(current_user)).order_by(Job.id.desc()),
+                       per_page=PER_PAGE, error_out=False)
+    return render_template("jobs/index.html", page=page, can_import=batch.is_root_admin(current_user))
+
+
+@bp.route("/<int:job_id>")
+def detail(job_id: int):
+    try:
+        job = load_visible_job(job_id, current_user)
+    except NotFound:
+        abort(404)
+    return render_template("jobs/detail.html", job=job)
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_people():
+    if not batch.is_root_admin(current_user):
+        abort(403)
+    form = ImportForm()
+    if form.validate_on_submit():
+        try:
+            job = start("import_people", {}, current_user,
+                        import_files(request.files.get("people"), request.files.get("units")))
+        except WorkflowError as exc:
+            flash(exc.message, "danger")
+            return render_template("jobs/import.html", form=form), 400
+        flash(_("The import has started: job %(id)s.", id=job.id), "success")
+        return redirect(url_for("jobs.detail", job_id=job.id))
+    return render_template("jobs/import.html", form=form), 400 if form.errors else 200
+
+
+def _bulk_cases() -> tuple[list[Case], dict[int, list[str]]]:
+    """The cases of the user's inbox on which a bulk action is available to them now, with those actions."""
+    cases = db.session.scalars(reports.inbox_query(current_user).limit(BULK_PAGE_MAX)).all()
+    actions = {}
+    for case in cases:
+        available = [a for a in engine.available_actions(case, current_user) if a in BULK_ACTIONS]
+        if available:
+            actions[case.id] = available
+    return [c for c in cases if c.id in actions], actions
+
+
+@bp.route("/bulk", methods=["GET", "POST"])
+def bulk():
+    form = BulkForm()
+    if form.validate_on_submit():
+        ids = request.form.getlist("case")
+        versions = {i: request.form.get(f"version-{i}", "") for i in ids}
+        try:
+            if not ids or not all(i.isdigit() for i in ids):
+                raise Invalid(_("Tick at least one case."), field="cases")
+            params = {"action": form.action.data, "cases": [int(i) for i in ids],
+                      "comment": form.comment.data or "",
+                      "versions": {i: int(v) for i, v in versions.items() if v.isdigit()}}
+            job = start("bulk_decision", params, current_user)
+        except WorkflowError as exc:
+            flash(exc.message, "danger")
+        else:
+            flash(_("The decisions have started: job %(id)s.", id=job.id), "success")
+            return redirect(url_for("jobs.detail", job_id=job.id))
+    cases, actions = _bulk_cases()
+    status = 400 if request.method == "POST" else 200
+    return render_template("jobs/bulk.html", form=form, cases=cases, actions=actions,
+                           BULK_ACTIONS=BULK_ACTIONS), status
