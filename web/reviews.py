@@ -132,6 +132,13 @@ def index():
 def preview():
     """The dry run: every outcome with its reason; nothing is written."""
     units = _runnable_units()
+    code = (request.args.get("unit") or "").strip()
+    if code and code not in {u.code for u in units}:
+        # As in the API: a unit the viewer may not see is 404; one they see but may not review, 403.
+        unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+        if unit is None or not authority.can_view_unit(current_user, unit):
+            abort(404)
+        abort(403, _("Only HR at %(unit)s or above may run its annual review.", unit=unit.code))
     if not units:
         abort(403, _("Only HR may run the annual review."))
     form = _preview_form(units, request.args)
