@@ -23,17 +23,18 @@ def _logged_in():
 
 @bp.route("/pipeline")
 def pipeline():
-    units = sorted({ra.unit.id: ra.unit for ra in current_user.roles if ra.role in PIPELINE_ROLES}.values(),
-                   key=lambda u: (len(u.path), u.code))
-    if not units:
-        abort(403)
+    # A unit the viewer may not see is 404 before anything else, as in the API (CONTRACT.md's order).
     code = request.args.get("unit")
+    unit = None
     if code:
         unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == code))
         if unit is None or not authority.can_view_unit(current_user, unit, PIPELINE_ROLES):
             abort(404)
-    else:
-        unit = units[0]
+    units = sorted({ra.unit.id: ra.unit for ra in current_user.roles if ra.role in PIPELINE_ROLES}.values(),
+                   key=lambda u: (len(u.path), u.code))
+    if not units:
+        abort(403)
+    unit = unit or units[0]
     if unit not in units:
         units.append(unit)
     kind = request.args.get("kind") or None
