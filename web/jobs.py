@@ -25,12 +25,12 @@ from workflow.errors import Forbidden, Invalid, NotFound, WorkflowError
 from workflow.models import db, Case, Person
 from workflow.models.jobs import Job
 
+from . import uploads
 from .api import bp as api_bp, body, paginate
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 PER_PAGE = 25
 BULK_PAGE_MAX = 500            # cases offered on the bulk decision page
-UPLOAD_KINDS = ("csv", "xlsx")
 
 KINDS = {"import_people": _l("Import of people"), "bulk_decision": _l("Bulk decision"),
          "annual_review": _l("Annual review")}
@@ -86,18 +86,12 @@ def job_json(job: Job) -> dict[str, Any]:
 
 
 def upload(storage: FileStorage | None, field: str, required: bool) -> tuple[str, bytes] | None:
-    """An uploaded CSV or XLSX file as (name, bytes); its rows are checked by the job."""
-    if storage is None or not storage.filename:
-        if required:
-            raise Invalid("choose a CSV or XLSX file to upload", field=field)
+    """An uploaded CSV or XLSX file as (name, bytes), checked by web/uploads.py; its rows are checked by the
+    job."""
+    if not required and (storage is None or not storage.filename):
         return None
-    name = os.path.basename(storage.filename.replace("\\", "/"))
-    if name.rsplit(".", 1)[-1].lower() not in UPLOAD_KINDS:
-        raise Invalid(f"only .csv and .xlsx files can be imported, not '{name}'", field=field)
-    data = storage.read()
-    if not data:
-        raise Invalid(f"'{name}' is empty", field=field)
-    return name, data
+    _, data = uploads.checked_upload(storage, field)
+    return os.path.basename(storage.filename.replace("\\", "/")), data
 
 
 def import_files(people: FileStorage | None, units: FileStorage | None) -> dict[str, tuple[str, bytes]]:

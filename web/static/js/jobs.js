@@ -10,10 +10,10 @@
   var total = root.querySelector("[data-job-total]");
 
   function show(job) {
-    var percent = job.percent || 0;
-    if (bar) {
-      bar.setAttribute("aria-valuenow", String(percent));
-      bar.firstElementChild.style.width = percent + "%";
+    if (bar && job.total) {
+      bar.max = job.total;
+      bar.value = job.done;
+      bar.textContent = (job.percent || 0) + "%";
     }
     if (done) { done.textContent = String(job.done); }
     if (total) { total.textContent = job.total === null ? "…" : String(job.total); }
