@@ -5,6 +5,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import or_, select
+from sqlalchemy.orm import contains_eager, selectinload
 
 from workflow import authority, directory, engine
 from workflow.errors import WorkflowError
@@ -65,6 +66,7 @@ def people():
         q = q.where(Person.status == form.status.data)
     if form.role.data:
         q = q.where(Person.id.in_(select(RoleAssignment.person_id).where(RoleAssignment.role == form.role.data)))
+    q = q.options(contains_eager(Person.unit), selectinload(Person.roles).joinedload(RoleAssignment.unit))
     page = db.paginate(q, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
     return render_template("admin/people.html", form=form, page=page, term=term,
                            filters={"q": term, "status": form.status.data or "", "role": form.role.data or ""})

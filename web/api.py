@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -65,7 +65,8 @@ def body() -> dict[str, Any]:
     return data
 
 
-def paginate(query, serialize):
+def page_args() -> tuple[int, int]:
+    """`?page=&per_page=`: whole numbers from 1, per_page 50 by default and at most API_PAGE_MAX."""
     try:
         page = int(request.args.get("page", 1))
         per_page = int(request.args.get("per_page", 50))
@@ -73,10 +74,31 @@ def paginate(query, serialize):
         raise Invalid("page and per_page must be whole numbers") from None
     if page < 1 or per_page < 1:
         raise Invalid("page and per_page must be at least 1")
-    per_page = min(per_page, current_app.config["API_PAGE_MAX"])
+    return page, min(per_page, current_app.config["API_PAGE_MAX"])
+
+
+def paginate(query, serialize, prepare=None):
+    """One page of the query's rows as `{items, total, page, per_page}`, with an RFC 8288 `Link` header
+    naming the first, previous, next and last pages (the body keeps the contract's shape). `prepare(rows)`
+    runs once before the rows are serialized, to load what they need together."""
+    page, per_page = page_args()
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
-    return jsonify({"items": [serialize(r) for r in rows], "total": total, "page": page, "per_page": per_page})
+    rows = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).unique().all()
+    if prepare is not None:
+        prepare(rows)
+    resp = jsonify({"items": [serialize(r) for r in rows], "total": total, "page": page,
+                    "per_page": per_page})
+    last = max(1, -(-total // per_page))
+    links = {"first": 1, "last": last}
+    if page > 1:
+        links["prev"] = min(page - 1, last)
+    if page < last:
+        links["next"] = page + 1
+    args = request.args.to_dict()
+    resp.headers["Link"] = ", ".join(
+        f'<{url_for(request.endpoint, **{**request.view_args, **args, "page": n, "per_page": per_page})}>; '
+        f'rel="{rel}"' for rel, n in links.items())
+    return resp
 
 
 def unit_by_code(code: str) -> OrgUnit:
@@ -123,12 +145,13 @@ def list_cases():
         unit = unit_by_code(request.args["unit"])
         q = q.where(Case.employee_id.in_(select(Person.id).join(OrgUnit, Person.unit_id == OrgUnit.id)
                                          .where(OrgUnit.path.startswith(unit.path))))
-    return paginate(q, lambda c: case_json(c, current_user))
+    return paginate(q.options(*reports.case_full_options()), lambda c: case_json(c, current_user))
 
 
 @bp.get("/inbox")
 def inbox():
-    return paginate(reports.inbox_query(current_user), lambda c: case_json(c, current_user))
+    return paginate(reports.inbox_query(current_user).options(*reports.case_full_options()),
+                    lambda c: case_json(c, current_user))
 
 
 @bp.post("/cases")

@@ -14,6 +14,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from workflow import authority, rounds
@@ -36,18 +37,21 @@ def load_visible_round(round_id: int, viewer: Person, lock: bool = False) -> Rou
     return rnd
 
 
-def quotas_json(rnd: Round) -> dict[str, Any]:
-    """A decided round shows the quotas its decision used; an open or closed one, today's arithmetic."""
+def quotas_json(rnd: Round, computed: dict[int, dict[str, rounds.Quota]] | None = None) -> dict[str, Any]:
+    """A decided round shows the quotas its decision used; an open or closed one, today's arithmetic
+    (from `computed`, rounds.quotas_of of a page of rounds, when given)."""
     if rnd.state == "decided" and rnd.quotas is not None:
         return rnd.quotas
-    return {lv: q.to_json() for lv, q in rounds.quotas(rnd).items()}
+    live = computed[rnd.id] if computed is not None else rounds.quotas(rnd)
+    return {lv: q.to_json() for lv, q in live.items()}
 
 
-def round_json(rnd: Round, viewer: Person, detail: bool = False) -> dict[str, Any]:
+def round_json(rnd: Round, viewer: Person, detail: bool = False,
+               computed: dict[int, dict[str, rounds.Quota]] | None = None) -> dict[str, Any]:
     out = {
         "id": rnd.id, "version": rnd.version, "unit": rnd.unit.code, "unit_name": rnd.unit.name,
         "period": rnd.period, "title": rnd.title, "state": rnd.state, "opens_on": rnd.opens_on.isoformat(),
-        "closes_on": rnd.closes_on.isoformat(), "levels": rnd.levels, "quotas": quotas_json(rnd),
+        "closes_on": rnd.closes_on.isoformat(), "levels": rnd.levels, "quotas": quotas_json(rnd, computed),
         "min_composite": rnd.min_composite,
         "policy_version": {"label": rnd.policy_version.label, "hash": rnd.policy_version.hash},
         "created_by": rnd.created_by.username, "created_at": rnd.created_at.isoformat() + "Z",
@@ -89,7 +93,13 @@ def list_rounds():
     if request.args.get("unit"):
         unit = unit_by_code(request.args["unit"])
         q = q.where(Round.unit_id.in_(select(OrgUnit.id).where(OrgUnit.path.startswith(unit.path))))
-    return paginate(q, lambda r: round_json(r, current_user))
+    q = q.options(joinedload(Round.unit), joinedload(Round.created_by), selectinload(Round.level_rows))
+    computed: dict[int, dict[str, rounds.Quota]] = {}
+
+    def live_quotas(page: list[Round]) -> None:
+        computed.update(rounds.quotas_of([r for r in page if r.state != "decided" or r.quotas is None]))
+
+    return paginate(q, lambda r: round_json(r, current_user, computed=computed), prepare=live_quotas)
 
 
 @bp.post("/rounds")

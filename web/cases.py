@@ -7,10 +7,10 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
 
-from workflow import authority, clock, engine, routing
+from workflow import authority, clock, engine, reports, routing
 from workflow.errors import Conflict, Forbidden, NotFound, Refused, WorkflowError
 from workflow.machines import RULEBOOKS, rulebook
-from workflow.models import db, Case, CaseAssignee, OrgUnit, Person
+from workflow.models import db, Case, OrgUnit, Person
 
 from . import rounds as round_pages, serialize
 from .forms import ApplyForm, FileForForm, action_form
@@ -37,24 +37,25 @@ def _logged_in():
 
 @bp.route("/")
 def home():
-    cases = db.session.scalars(select(Case).where(Case.employee_id == current_user.id)
-                               .order_by(Case.created_at.desc(), Case.id.desc())).all()
-    can_apply = current_user.level is not None and not any(c.kind == "promotion" and not c.closed for c in cases)
+    q = (select(Case).where(Case.employee_id == current_user.id)
+         .order_by(Case.created_at.desc(), Case.id.desc()))
+    page = db.paginate(q, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
+    open_promotion = db.session.scalar(select(Case.id).where(
+        Case.employee_id == current_user.id, Case.kind == "promotion", Case.closed.is_(False)))
+    can_apply = current_user.level is not None and open_promotion is None
     files_for_others = any(ra.role == "hr" for ra in current_user.roles)
-    return render_template("cases/home.html", cases=cases, can_apply=can_apply,
+    return render_template("cases/home.html", page=page, cases=page.items, can_apply=can_apply,
                            files_for_others=files_for_others, today=clock.today())
 
 
 @bp.route("/inbox")
 def inbox():
-    rows = db.session.execute(
-        select(Case, CaseAssignee.duty).join(CaseAssignee, CaseAssignee.case_id == Case.id)
-        .where(CaseAssignee.person_id == current_user.id, Case.closed.is_(False))
-        .order_by(Case.deadline.is_(None), Case.deadline, Case.id)).all()
-    items: dict[int, dict] = {}
-    for case, duty in rows:
-        items.setdefault(case.id, {"case": case, "duties": []})["duties"].append(duty)
-    return render_template("cases/inbox.html", items=list(items.values()), today=clock.today(),
+    """The open cases where the user has a part to play, a page at a time, with every part on each."""
+    q = reports.assigned_query(current_user).options(*reports.case_row_options())
+    page = db.paginate(q, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
+    duties = reports.duties_of(current_user, [c.id for c in page.items])
+    items = [{"case": c, "duties": duties[c.id]} for c in page.items]
+    return render_template("cases/inbox.html", items=items, page=page, today=clock.today(),
                            overdue=lambda c: engine.is_overdue(c))
 
 
@@ -80,7 +81,8 @@ def index():
         unit = _unit_or_404(args["unit"])
         q = q.where(Case.employee_id.in_(select(Person.id).join(OrgUnit, Person.unit_id == OrgUnit.id)
                                          .where(OrgUnit.path.startswith(unit.path))))
-    page = db.paginate(q, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
+    page = db.paginate(q.options(*reports.case_row_options()), per_page=PER_PAGE, max_per_page=PER_PAGE,
+                       error_out=False)
     pol = active_policy()
     kinds = [args["kind"]] if args["kind"] in RULEBOOKS else list(RULEBOOKS)
     states = list(dict.fromkeys(s for kind in kinds for s in rulebook(kind).states))

@@ -7,12 +7,13 @@ from sqlalchemy import select
 
 from workflow import authority, clock, reports
 from workflow.machines import RULEBOOKS
-from workflow.models import db, Case, OrgUnit
+from workflow.models import db, OrgUnit
 
 from .views import active_policy
 
 bp = Blueprint("hr", __name__, url_prefix="/hr")
 PIPELINE_ROLES = ("hr", "approver", "admin")
+PER_PAGE = 25
 
 
 @bp.before_request
@@ -39,7 +40,9 @@ def pipeline():
         units.append(unit)
     kind = request.args.get("kind") or None
     report = reports.pipeline(unit, kind)
-    overdue = db.session.scalars(select(Case).where(Case.id.in_(report["overdue"])).order_by(Case.deadline)).all()
+    # The overdue cases a page at a time, the oldest deadline first, with what their rows show.
+    overdue = db.paginate(reports.overdue_query(unit, kind).options(*reports.case_row_options()),
+                          per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
     pol = active_policy()
     levels = [lv.id for lv in pol.ladder if lv.id in report["by_level"]] if pol else []
     levels += [lv for lv in report["by_level"] if lv not in levels]

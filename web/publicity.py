@@ -8,8 +8,9 @@ from typing import Any
 from flask import Blueprint, render_template
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
-from workflow import authority, clock, rules
+from workflow import authority, clock, reports, rules
 from workflow.models import db, Case
 
 from .serialize import objector_visible
@@ -33,8 +34,8 @@ def publicity_query(viewer):
 
 @bp.route("/publicity")
 def index():
-    page = db.paginate(publicity_query(current_user), per_page=PER_PAGE, max_per_page=PER_PAGE,
-                       error_out=False)
+    q = publicity_query(current_user).options(*reports.case_row_options(), selectinload(Case.events))
+    page = db.paginate(q, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
     objected = {ev.case_id for c in page.items for ev in c.events
                 if ev.action == "object" and ev.actor_id == current_user.id}
     return render_template("publicity/list.html", page=page, objected=objected, today=clock.today(),

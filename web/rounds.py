@@ -9,6 +9,7 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
 
 from workflow import authority, clock, rounds
 from workflow.errors import Conflict, Forbidden, NotFound, WorkflowError
@@ -85,6 +86,7 @@ def index():
     state = request.args.get("state", "").strip()
     if state:
         q = q.where(Round.state == state)
+    q = q.options(joinedload(Round.unit), selectinload(Round.level_rows))
     page = db.paginate(q, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
     return render_template("rounds/list.html", page=page, state=state, states=list(ROUND_STATES),
                            can_open=bool(_openable_units()))

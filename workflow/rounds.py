@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, authority, clock, engine, policy as policy_mod, rules
@@ -253,44 +254,73 @@ def headcount(unit: OrgUnit) -> int:
         _scope(unit), Person.status == "active", Person.level.is_not(None))) or 0
 
 
-def _dismissed_since(person: Person, since: dt.date) -> bool:
-    """Did the person's dismissal take effect on or after `since`? (The dismissal case tells.)"""
-    for case in db.session.scalars(select(Case).where(Case.employee_id == person.id, Case.kind == "dismissal",
-                                                      Case.state == "effective")):
-        day = case.effective_on or (case.decided_at or case.updated_at).date()
-        if day >= since:
-            return True
-    return False
+def _dismissal_days(person_ids: list[int]) -> dict[int, list[dt.date]]:
+    """When each person's effective dismissal took effect (the dismissal case tells), in one query."""
+    days: dict[int, list[dt.date]] = defaultdict(list)
+    if person_ids:
+        for case in db.session.scalars(select(Case).where(
+                Case.employee_id.in_(person_ids), Case.kind == "dismissal", Case.state == "effective")):
+            days[case.employee_id].append(case.effective_on or (case.decided_at or case.updated_at).date())
+    return days
 
 
 def quotas(rnd: Round) -> dict[str, Quota]:
     """The quota arithmetic of each of the round's levels, as the data stands now."""
+    return quotas_of([rnd])[rnd.id]
+
+
+def quotas_of(rnds: list[Round]) -> dict[int, dict[str, Quota]]:
+    """`quotas` of several rounds (a page of the list) by round id: the queries go per unit, not per round."""
+    by_unit: dict[int, list[Round]] = defaultdict(list)
+    for rnd in rnds:
+        by_unit[rnd.unit_id].append(rnd)
+    mine: dict[int, list[Case]] = defaultdict(list)
+    if rnds:
+        for case in db.session.scalars(select(Case).where(Case.round_id.in_([r.id for r in rnds]))
+                                       .options(joinedload(Case.employee)).order_by(Case.id)):
+            mine[case.round_id].append(case)
+    out: dict[int, dict[str, Quota]] = {}
+    for group in by_unit.values():
+        unit = group[0].unit
+        levels = sorted({lv for rnd in group for lv in rnd.levels})
+        # Who left a level in the scope since the earliest opening: grade history, and dismissals.
+        history = db.session.execute(
+            select(GradeHistory.person_id, GradeHistory.from_grade, GradeHistory.to_grade, Person.level,
+                   Person.status, GradeHistory.effective_on).join(Person, GradeHistory.person_id == Person.id)
+            .where(_scope(unit), GradeHistory.effective_on >= min(rnd.opens_on for rnd in group))
+            .order_by(GradeHistory.effective_on, GradeHistory.id)).all()
+        dismissed = list(db.session.scalars(select(Person).where(_scope(unit), Person.status == "dismissed",
+                                                                 Person.level.in_(levels))))
+        dismissed_on = _dismissal_days([p.id for p in dismissed])
+        holding = dict(db.session.execute(
+            select(Person.level, func.count()).where(_scope(unit), Person.status == "active",
+                                                     Person.level.in_(levels)).group_by(Person.level)).all())
+        hc = headcount(unit)
+        for rnd in group:
+            out[rnd.id] = _quotas(rnd, hc, [row for row in history if row.effective_on >= rnd.opens_on],
+                                  dismissed, dismissed_on, holding, mine[rnd.id])
+    return out
+
+
+def _quotas(rnd: Round, hc: int, history, dismissed: list[Person], dismissed_on: dict[int, list[dt.date]],
+            holding: dict[str, int], mine: list[Case]) -> dict[str, Quota]:
     pol = policy_of(rnd)
-    hc = headcount(rnd.unit)
     since = rnd.opens_on
-    # Who left a level in the scope since the opening: grade history, and dismissals.
     left: dict[str, dict[int, str]] = defaultdict(dict)          # level -> person id -> promotion | demotion
-    history = db.session.execute(
-        select(GradeHistory.person_id, GradeHistory.from_grade, GradeHistory.to_grade, Person.level,
-               Person.status).join(Person, GradeHistory.person_id == Person.id)
-        .where(_scope(rnd.unit), GradeHistory.effective_on >= since).order_by(GradeHistory.effective_on,
-                                                                               GradeHistory.id)).all()
     for row in history:
         src, dst = _level_of(row.from_grade), _level_of(row.to_grade)
         if src is None or src == dst or (row.level == src and row.status == "active"):
             continue
         up = dst in pol.level_ids and src in pol.level_ids and pol.level_index(dst) > pol.level_index(src)
         left[src][row.person_id] = "promotion" if up else "demotion"
-    for person in db.session.scalars(select(Person).where(_scope(rnd.unit), Person.status == "dismissed",
-                                                          Person.level.in_(rnd.levels))):
-        if person.id not in left[person.level] and _dismissed_since(person, since):
+    for person in dismissed:
+        if (person.level in rnd.levels and person.id not in left[person.level]
+                and any(day >= since for day in dismissed_on.get(person.id, ()))):
             left[person.level][person.id] = "dismissal"
-    mine = cases_of(rnd)
     out = {}
     for level in rnd.levels:
         ratio = pol.ratios.get(level)
-        current = db.session.scalar(select(func.count()).select_from(Person).where(
-            _scope(rnd.unit), Person.status == "active", Person.level == level)) or 0
+        current = holding.get(level, 0)
         # This round's own promotions into the level do not take its places; its approved promotions
         # out of the level that are not effective yet free them already.
         arrived = sum(1 for c in mine if c.state == "effective" and c.target_level == level
