@@ -3,13 +3,16 @@
 Each list is requested once over a few cases (one in each state the lists show), then again after the
 data grew to over twenty; the count of statements (SQLAlchemy's `before_cursor_execute`) must be the same.
 Every request starts from an empty session, as in production, so nothing loaded earlier hides a query.
-The case page is compared between a case with a short history and one with a long one.
+The case page is compared between a case with a short history and one with a long one. The API's lists
+name their neighbouring pages in a Link header.
 """
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from contextlib import contextmanager
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
@@ -181,3 +184,19 @@ def test_case_page_runs_as_many_queries_for_a_long_history_as_for_a_short_one(wo
                           ("api", lambda cid: api(who).get(f"/cases/{cid}"))):
             a, b = len(statements_of(lambda: get(short))), len(statements_of(lambda: get(long)))
             assert b <= a, f"{kind} as {who}: {a} statements for 1 event, {b} for 17"
+
+
+def test_api_lists_link_their_pages(world, api):
+    world.grow(3)
+    resp = api("hr_b1").get("/cases?kind=promotion&per_page=1&page=2")
+    assert resp.get_json()["total"] == 3
+    links = dict((rel, url) for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', resp.headers["Link"]))
+    assert set(links) == {"first", "prev", "next", "last"}
+    pages = {rel: parse_qs(urlsplit(url).query) for rel, url in links.items()}
+    assert {rel: q["page"] for rel, q in pages.items()} == {"first": ["1"], "prev": ["1"], "next": ["3"],
+                                                           "last": ["3"]}
+    assert all(q["kind"] == ["promotion"] and q["per_page"] == ["1"] for q in pages.values())
+    assert api("hr_b1").get(urlsplit(links["next"]).path.removeprefix("/api/v1") + "?"
+                            + urlsplit(links["next"]).query).get_json()["page"] == 3
+    last = api("hr_b1").get("/cases?kind=promotion&per_page=1&page=3").headers["Link"]
+    assert 'rel="next"' not in last and 'rel="prev"' in last
