@@ -21,6 +21,7 @@ WEIGHT_COMPONENTS = ("supervisor", "panel", "annual_performance")
 EFFECTIVE_WHEN = ("on_approval", "first_of_next_month")
 SIGN_MODES = ("any", "all")
 RATIO_KINDS = ("cap", "target")
+NO_PANEL = "none"   # authority.<level>.panel_scoring: promotions to the level skip the panel
 TIE_BREAK_KEYS = ("composite", "annual_performance", "months_at_grade", "applied_at")   # the default order
 # `awards` (a policy may add it): the best `award` score of last year, higher first (Jilin: 得到省市级奖励者优先).
 TIE_BREAK_OPTIONAL = ("awards",)
@@ -228,6 +229,10 @@ class Policy:
     def step_org_level(self, target_level: str, step: str) -> str:
         return self.authority[target_level][step]
 
+    def has_panel(self, target_level: str) -> bool:
+        """Does a promotion to the level pass panel scoring? (`panel_scoring: none` skips it.)"""
+        return self.authority[target_level]["panel_scoring"] != NO_PANEL
+
     def rules_for(self, target_level: str) -> list[Rule]:
         return [r for r in self.eligibility if r.applies_to(target_level)]
 
@@ -433,7 +438,9 @@ def from_document(doc: Any, source: str) -> Policy:
         p = f"authority.{lid}"
         row = v.mapping(doc["authority"][lid], p, PROMOTION_STEPS)
         for sname in PROMOTION_STEPS:
-            v.one_of(row[sname], f"{p}.{sname}", org_ids, "org level")
+            if sname == "panel_scoring" and row[sname] == NO_PANEL:
+                continue    # e.g. Quzhou: 试用期 → 初级 is arranged by the district without a presentation
+            v.one_of(row[sname], f"{p}.{sname}", org_ids, "org level (or none, for panel_scoring only)")
         authority[lid] = {s: row[s] for s in PROMOTION_STEPS}
 
     exc = v.mapping(doc.get("exceptional", {"levels_up": 1}), "exceptional", ("levels_up",))

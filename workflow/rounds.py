@@ -110,6 +110,9 @@ def open_round(actor: Person, unit: OrgUnit, period: Any, title: Any, opens_on: 
         raise Refused(f"unknown level(s) {', '.join(unknown)} (levels: {', '.join(pol.level_ids)})",
                       field="levels")
     for lv in levels:
+        if not pol.has_panel(lv):
+            raise Refused(f"promotions to {lv} skip the panel, so there is no composite to rank a round by; "
+                          f"they are decided one by one", field="levels")
         named = pol.step_org_level(lv, "hr_approval")
         if unit.level != named:
             raise Refused(f"HR approval for {lv} is at the {named} level, so its rounds are opened at a "

@@ -300,6 +300,11 @@ def last_signature(event) -> bool:
     return not any(a.duty == "decide" and a.person_id != ctx.actor.id for a in ctx.case.assignments)
 
 
+def no_panel(event) -> bool:
+    ctx = _ctx(event)
+    return not ctx.policy.has_panel(ctx.case.target_level)
+
+
 def effective_on_approval(event) -> bool:
     return _ctx(event).policy.effective_when == "on_approval"
 

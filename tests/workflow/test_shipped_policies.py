@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import yaml
 
 from tests.conftest import TODAY
 from workflow import engine, policy as policy_mod, rounds
@@ -69,9 +70,12 @@ def assignees(case) -> list[str]:
 
 
 def walk_to_hr(case, panel_scores=PANEL_SCORES) -> list[str]:
-    """Qualify, form the panel, score; returns the org level that acted at each of the three steps."""
+    """Qualify, form the panel, score; returns the org level that acted at each of the three steps (None for
+    a panel the policy skips)."""
     levels = [case.step_unit.level]
     act(case, "qualify", assignees(case)[0])
+    if case.state == "hr_approval":     # no panel for this level
+        return levels + [None, case.step_unit.level]
     levels.append(case.step_unit.level)
     hr = [p.username for p in case.assignee_people("assign_panel")][0]
     act(case, "assign_panel", hr, members=list(PANEL))
@@ -114,7 +118,7 @@ ROUTES = [
     ("bank_corporate", "assistant-3", "manager-1", ["team", "branch", "branch"]),
     ("bank_corporate", "manager-3", "senior-1", ["branch", "branch", "branch"]),
     ("bank_corporate", "senior-3", "principal-1", ["region", "region", "region"]),
-    ("mobile_quzhou", "trial-1", "junior-1", ["district", "district", "district"]),
+    ("mobile_quzhou", "trial-1", "junior-1", ["district", None, "district"]),      # 初级: no presentation
     ("mobile_quzhou", "junior-1", "intermediate-1", ["city", "city", "city"]),
     ("mobile_quzhou", "intermediate-1", "senior-1", ["city", "city", "city"]),
     ("mobile_jilin", "intern-1", "junior-1", ["district", "district", "city"]),
@@ -391,3 +395,27 @@ def test_a_new_manager_confirmed_after_the_trial_becomes_junior(org, make_person
 ])
 def test_misconduct_sanctions(name, severity, allowed):
     assert policy_mod.load_file(name).sanctions[severity] == allowed
+
+
+# --- Quzhou: 初级 without a panel -------------------------------------------------------------------------
+
+def test_quzhou_junior_skips_the_panel_and_stays_out_of_rounds(org, make_person):
+    o = org("mobile_quzhou")
+    make_person("emp", o["team"], grade="trial-1", performance=90, skill_test=80, grade_since=dt.date(2025, 1, 1))
+    db.session.commit()
+    case = file("emp", "junior")
+    act(case, "qualify", assignees(case)[0])
+    assert (case.state, case.step_unit.level, case.composite) == ("hr_approval", "district", None)
+    act(case, "approve", assignees(case)[0])
+    assert case.state == "effective" and person("emp").grade == "junior-1"
+    assert [e.action for e in case.events] == ["create", "qualify", "approve"]
+    with pytest.raises(Refused, match="skip the panel"):
+        rounds.open_round(person("hr_district"), o["district"], "2026", "初级", "2026-03-02", "2026-03-31",
+                          ["junior"])
+
+
+def test_only_the_panel_step_may_be_none():
+    doc = yaml.safe_load((policy_mod.POLICY_DIR / "mobile_quzhou.yaml").read_text(encoding="utf-8"))
+    doc["authority"]["junior"]["hr_approval"] = "none"
+    with pytest.raises(policy_mod.PolicyError, match=r"authority.junior.hr_approval"):
+        policy_mod.loads(yaml.safe_dump(doc, allow_unicode=True), "q.yaml")

@@ -45,6 +45,8 @@ _OPEN = ["qualification_review", "returned", "panel_scoring", "hr_approval", "pu
 _ASSIGNED = ["qualification_review", "panel_scoring", "hr_approval", "publicity", "approved", "appeal_review"]
 
 TRANSITIONS = [
+    {"trigger": "qualify", "source": "qualification_review", "dest": "hr_approval",
+     "conditions": [r.last_signature, r.no_panel]},     # the policy skips the panel for this level
     {"trigger": "qualify", "source": "qualification_review", "dest": "panel_scoring",
      "conditions": r.last_signature},
     {"trigger": "qualify", "source": "qualification_review", "dest": None, "before": fx.record_signature},
