@@ -228,3 +228,11 @@ def test_import_api_refuses_those_who_may_not_import_before_reading_the_files(ba
     assert err(api("hr_b1").post("/jobs/imports"), 403)["code"] == "forbidden"
     assert err(api("admin").post("/jobs/imports"), 400)["code"] == "bad_request"
     assert db.session.scalar(select(func.count(Job.id))) == 0
+
+
+def test_a_queued_bulk_decision_has_a_page(bank, page):
+    # was a 500: a job with no result yet made the page iterate the dict's own items method
+    case = engine.create_promotion(bank["emp"], bank["emp"], "senior", "申请晋级")
+    job = jobs.enqueue("bulk_decision", {"action": "qualify", "cases": [case.id]}, World.person("appr_b1"))
+    db.session.commit()
+    assert page("appr_b1").get(f"/jobs/{job.id}").status_code == 200
