@@ -19,7 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from workflow import audit, clock, demo as demo_mod, directory, engine, importing, policy as policy_mod
 from workflow import invariants, jobs, review, ticking
 from workflow.errors import Conflict, WorkflowError
-from workflow.models import db, Case, OrgUnit
+from workflow.models import db, Case, OrgUnit, Review
 
 MAX_PROBLEMS_SHOWN = 200
 
@@ -404,9 +404,18 @@ def annual_review(period: str, unit_code: str, dry_run: bool, as_user: str | Non
         actor = directory.person_by_username(as_user)
         if actor is None:
             fail(f"unknown username '{as_user}'")
-    result = review.annual_review(unit, period, actor, dry_run=dry_run)
-    if result.created:
+    if dry_run:
+        result = review.annual_review(unit, period, actor, dry_run=True)
+    else:     # a job: the cases open in chunks, with a progress bar; a worker takes over if this stops
+        job = jobs.enqueue("annual_review", {"unit": unit.code, "period": period,
+                                             "today": today.isoformat() if today else None}, actor)
         db.session.commit()
+        job = run_job(job, "opening cases")
+        if job.status == "failed":
+            fail(f"refused: {job.error}")
+        r = db.session.get(Review, job.result["review"])
+        result = review.ReviewResult(unit, r.period, r.outcomes, r, created=not job.result["stored"],
+                                     dry_run=False)
     rows = [("username", "level", "rank", "outcome", "case", "reason")] + [
         (o["username"], o["level"], f"{o['rank']}/{o['of']}" if o["rank"] else "—", o["outcome"],
          str(o.get("case") or "—"), o["reason"]) for o in result.outcomes]

@@ -10,6 +10,7 @@ parameters are refused before anything is stored), and `run(job, chunks)`, which
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -18,9 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import authority, engine, importing
+from . import authority, engine, importing, review
 from .errors import Conflict, Forbidden, Invalid, NotFound, WorkflowError
-from .models import db, Case, Person
+from .models import db, Case, OrgUnit, Person, Review
 from .models.jobs import Job
 
 IMPORT_CHUNK = 2000          # people per transaction
@@ -206,3 +207,76 @@ def _refused(case_id: int, exc: WorkflowError) -> dict[str, Any]:
 
 
 _register("bulk_decision", _check_bulk, _run_bulk)
+
+
+# --- the annual review -------------------------------------------------------------------------------
+
+def _check_review(params: Any, actor: Person | None, files) -> dict[str, Any]:
+    """The annual review of `unit` (a code) for `period` (a year), by HR at the unit or above (or the system,
+    from the command line); `today` (ISO date) fixes the date the cases are opened on."""
+    params = _object(params)
+    code = params.get("unit")
+    if not isinstance(code, str) or not code.strip():
+        raise Invalid("unit must be the code of an org unit", field="unit")
+    unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == code.strip()))
+    if unit is None:
+        raise NotFound(f"no unit '{code.strip()}'")
+    if actor is not None:
+        allowed = authority.can_run_review(actor, unit)
+        if not allowed:
+            raise Forbidden(allowed.reason)
+    out = {"unit": unit.code, "period": str(review.parse_period(params.get("period")))}
+    today = params.get("today")
+    if today is not None:
+        try:
+            out["today"] = dt.date.fromisoformat(today).isoformat()
+        except (TypeError, ValueError):
+            raise Invalid("today must be a date YYYY-MM-DD", field="today") from None
+    return out
+
+
+def _run_review(job: Job, chunks) -> dict[str, Any]:
+    """The assessment and the stored run in the first chunk (the outcomes are those a dry run shows), then
+    the cases and tier moves REVIEW_CHUNK at a time, each chunk committed with the progress; the outcomes
+    get their cases in the last chunk. A unit and period reviewed before open nothing (the stored run
+    answers), so running it twice, or two jobs at once, opens nothing twice."""
+    p = job.params
+    unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == p["unit"]))
+    if unit is None:
+        raise NotFound(f"no unit '{p['unit']}'")
+    actor = _actor(job)
+    today = dt.date.fromisoformat(p["today"]) if p.get("today") else None
+    state = job.result or {}
+    if "review" not in state:
+        chunks.begin()
+        try:
+            started = review.start_review(unit, p["period"], actor)
+        except IntegrityError:       # another run of the unit and period stored first: it answers
+            db.session.rollback()
+            started = None
+        if started is None or not started.created:
+            stored = started.review if started is not None else review.stored_review(unit, p["period"])
+            if stored is None:
+                raise Conflict("another change came first; try again")
+            return {"review": stored.id, "stored": True, "opened": 0, "moved": 0}
+        state = {"review": started.review.id, "todo": review.actionable(started.outcomes), "cases": {}}
+        chunks.commit(0, len(state["todo"]), state)
+    rv = db.session.get(Review, state["review"])
+    outcomes = [dict(o) for o in rv.outcomes]
+    for i, case_id in state["cases"].items():
+        outcomes[int(i)]["case"] = case_id
+    todo, done = state["todo"], job.done
+    while done < len(todo):
+        chunks.begin()
+        part = todo[done:done + REVIEW_CHUNK]
+        review.apply_outcomes(rv, outcomes, part, _actor(job), today=today)
+        state["cases"].update({str(i): outcomes[i]["case"] for i in part if outcomes[i].get("case")})
+        done += len(part)
+        if done == len(todo):
+            review.store_outcomes(rv, outcomes)
+        chunks.commit(done, len(todo), state)
+    moved = sum(1 for i in todo if outcomes[i]["outcome"] in review.TIER_MOVES)
+    return {"review": rv.id, "stored": False, "opened": len(state["cases"]), "moved": moved}
+
+
+_register("annual_review", _check_review, _run_review)

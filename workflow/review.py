@@ -26,6 +26,7 @@ A dry run answers the same outcomes and writes nothing. Functions here flush, ne
 """
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import math
 import re
@@ -35,10 +36,11 @@ from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm.attributes import flag_modified
 
-from . import authority, clock, directory, engine, rules
+from . import authority, clock, directory, engine, policy as policy_mod, rules
 from .errors import Forbidden, Invalid, Refused
-from .models import db, Absence, Case, GradeHistory, OrgUnit, Person, Review
+from .models import db, Absence, Case, GradeHistory, OrgUnit, Person, Review, Score
 from .policy import AnnualReview, Policy
 
 OUTCOMES = ("recompete", "demote_absence", "exempt_leave", "dismiss_consecutive", "tier_up", "tier_down", "none")
@@ -97,7 +99,18 @@ def _overlapping(unit: OrgUnit, period: str) -> Review | None:
 def annual_review(unit: OrgUnit, period: Any, actor: Person | None, dry_run: Any = False,
                   today: dt.date | None = None) -> ReviewResult:
     """Review `unit`'s subtree for `period` as `actor` (HR at the unit or above; None: the system). Without
-    `dry_run`, store the run and open its cases through the engine, the actor filing them."""
+    `dry_run`, store the run and open its cases through the engine, the actor filing them, in this
+    transaction (a job does the same in chunks: workflow/batch.py)."""
+    result = start_review(unit, period, actor, dry_run)
+    if result.created:
+        apply_outcomes(result.review, result.outcomes, actionable(result.outcomes), actor, today=today)
+        store_outcomes(result.review, result.outcomes)
+    return result
+
+
+def start_review(unit: OrgUnit, period: Any, actor: Person | None, dry_run: Any = False) -> ReviewResult:
+    """The checks and the assessment of a run; without `dry_run`, the run stored with its outcomes (no case
+    opened yet: `apply_outcomes` does that). A unit and period reviewed before answer the stored run."""
     if actor is not None:
         allowed = authority.can_run_review(actor, unit)
         if not allowed:
@@ -127,28 +140,49 @@ def annual_review(unit: OrgUnit, period: Any, actor: Person | None, dry_run: Any
         raise Refused(problem)
 
     # The row first: a second run at the same moment waits on its unique key, then fails and answers this one.
-    review = Review(unit=unit, period=period, outcomes=[], policy_version=pv, created_by=actor,
+    for o in outcomes:
+        o["case"] = None
+    review = Review(unit=unit, period=period, outcomes=outcomes, policy_version=pv, created_by=actor,
                     created_at=clock.now())
     db.session.add(review)
     db.session.flush()
-    people = {p.username: p for p in db.session.scalars(
-        select(Person).where(Person.username.in_([o["username"] for o in outcomes])))}
-    for o in outcomes:
-        o["case"] = None
-        if o.get("open_case"):
-            continue
+    return ReviewResult(unit, period, outcomes, review, created=True, dry_run=False)
+
+
+def actionable(outcomes: list[dict[str, Any]]) -> list[int]:
+    """Indexes of the outcomes that open a case or move a tier (the others only say why not)."""
+    return [i for i, o in enumerate(outcomes)
+            if not o.get("open_case") and (o["outcome"] in CASES or o["outcome"] in TIER_MOVES)]
+
+
+def store_outcomes(review: Review, outcomes: list[dict[str, Any]]) -> None:
+    """Write the outcomes, with their cases, to the stored run (the JSON is replaced whole)."""
+    review.outcomes = outcomes
+    flag_modified(review, "outcomes")
+    db.session.flush()
+
+
+def apply_outcomes(review: Review, outcomes: list[dict[str, Any]], indexes: list[int], actor: Person | None,
+                   today: dt.date | None = None) -> None:
+    """Act on the outcomes at `indexes` (from `actionable`) of a stored run: open their cases through the
+    engine, the actor filing them, and make the tier moves; each outcome gets its `case`. Flushes; the
+    outcomes are written to the review by the caller (`store_outcomes`) once all are done."""
+    pol = policy_mod.from_stored(review.policy_version.content)
+    wanted = [outcomes[i]["username"] for i in indexes]
+    people = {p.username: p for p in db.session.scalars(select(Person).where(Person.username.in_(wanted)))}
+    for i in indexes:
+        o = outcomes[i]
         if o["outcome"] in CASES:
             kind, reason = CASES[o["outcome"]]
             case = engine.open_case(kind, actor, people[o["username"]], reason=reason,
-                                    comment=f"{_REVIEW_TITLE} {period}: {o['reason']}", today=today)
+                                    comment=f"{_REVIEW_TITLE} {review.period}: {o['reason']}", today=today)
             o["case"] = case.id
         elif o["outcome"] in TIER_MOVES:
             directory.change_grade(people[o["username"]], o["to_grade"], since=today or clock.today(),
                                    keep_since=True, actor=actor, source="review", policy=pol,
-                                   comment=f"{_REVIEW_TITLE} {period} (review {review.id}): {o['reason']}")
-    review.outcomes = outcomes
+                                   comment=f"{_REVIEW_TITLE} {review.period} (review {review.id}): "
+                                           f"{o['reason']}")
     db.session.flush()
-    return ReviewResult(unit, period, outcomes, review, created=True, dry_run=False)
 
 
 # --- the assessment (reads only) ---------------------------------------------------------------------
@@ -165,9 +199,9 @@ def _managers_under(units: list[OrgUnit]) -> list[Person]:
 def _absent_days(people: list[Person], first: dt.date, last: dt.date,
                  exempt: tuple[str, ...]) -> dict[int, tuple[int, int, list[str]]]:
     """Per person: (days absent in the period, of which for reasons that do not exempt, the reasons)."""
-    rows = db.session.scalars(select(Absence).where(
-        Absence.person_id.in_([p.id for p in people]), Absence.start <= last, Absence.end >= first)
-        .order_by(Absence.person_id, Absence.start)).all()
+    rows = [a for ids in _slices(people) for a in db.session.scalars(select(Absence).where(
+        Absence.person_id.in_(ids), Absence.start <= last, Absence.end >= first)
+        .order_by(Absence.person_id, Absence.start))]
     days: dict[int, set[dt.date]] = defaultdict(set)
     other: dict[int, set[dt.date]] = defaultdict(set)
     reasons: dict[int, list[str]] = defaultdict(list)
@@ -183,15 +217,42 @@ def _absent_days(people: list[Person], first: dt.date, last: dt.date,
 
 def _demotion_years(people: list[Person], years: tuple[int, int]) -> dict[int, dict[int, list[int]]]:
     """Per person: {year: [demotion case ids]} of the demotions that took effect in those calendar years."""
-    rows = db.session.execute(select(GradeHistory.person_id, GradeHistory.effective_on, GradeHistory.case_id)
-                              .join(Case, Case.id == GradeHistory.case_id).where(
-        Case.kind == "demotion", GradeHistory.person_id.in_([p.id for p in people]),
-        GradeHistory.effective_on >= dt.date(min(years), 1, 1),
-        GradeHistory.effective_on <= dt.date(max(years), 12, 31)).order_by(GradeHistory.effective_on))
+    rows = sorted((row for ids in _slices(people) for row in db.session.execute(
+        select(GradeHistory.person_id, GradeHistory.effective_on, GradeHistory.case_id)
+        .join(Case, Case.id == GradeHistory.case_id).where(
+            Case.kind == "demotion", GradeHistory.person_id.in_(ids),
+            GradeHistory.effective_on >= dt.date(min(years), 1, 1),
+            GradeHistory.effective_on <= dt.date(max(years), 12, 31)))), key=lambda r: r[1])
     out: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     for person_id, day, case_id in rows:
         out[person_id][day.year].append(case_id)
     return out
+
+
+def _slices(people: list[Person], size: int = 500):
+    ids = [p.id for p in people]
+    for i in range(0, len(ids), size):
+        yield ids[i:i + size]
+
+
+def year_means(people: list[Person], kind: str, year: int) -> dict[int, float]:
+    """`rules.year_average` of each person, in one query per 500 people: the mean of the year's scores of
+    the finest granularity present, rounded to 2 decimals."""
+    values: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for ids in _slices(people):
+        for pid, gran, value in db.session.execute(
+                select(Score.person_id, Score.granularity, Score.value).where(
+                    Score.person_id.in_(ids), Score.kind == kind, Score.value.is_not(None),
+                    Score.period_start >= dt.date(year, 1, 1), Score.period_end <= dt.date(year, 12, 31))
+                .order_by(Score.person_id, Score.id)):
+            values[pid][gran].append(value)
+    means = {}
+    for pid, by_gran in values.items():
+        for gran in rules.GRANULARITY_ORDER:
+            if by_gran.get(gran):
+                means[pid] = round(sum(by_gran[gran]) / len(by_gran[gran]), 2)
+                break
+    return means
 
 
 def worked_months(absent_days: int) -> Fraction:
@@ -236,9 +297,12 @@ def assess(unit: OrgUnit, year: int, pol: Policy) -> list[dict[str, Any]]:
         scope_of.setdefault(p.id, rules.scope_unit(p.unit, ar.ranking_scope, pol))
     absent = _absent_days(people, first, last, ar.exempt_reasons)
     demoted = _demotion_years(people, (year - 1, year))
+    means = year_means(people, "performance", year)
     open_kind: dict[tuple[int, str], int] = {}
-    for pid, kind, cid in db.session.execute(select(Case.employee_id, Case.kind, Case.id).where(
-            Case.closed.is_(False), Case.employee_id.in_([m.id for m in members])).order_by(Case.id)):
+    rows = sorted((row for ids in _slices(members) for row in db.session.execute(
+        select(Case.employee_id, Case.kind, Case.id).where(Case.closed.is_(False),
+                                                           Case.employee_id.in_(ids)))), key=lambda r: r[2])
+    for pid, kind, cid in rows:
         open_kind.setdefault((pid, kind), cid)
         open_kind.setdefault((pid, None), cid)     # any open case holds the grade still (tier moves)
     limit = Fraction(str(ar.min_worked_months))
@@ -273,7 +337,7 @@ def assess(unit: OrgUnit, year: int, pol: Policy) -> list[dict[str, Any]]:
             o.update(outcome="dismiss_consecutive", basis="consecutive_demotions",
                      reason=f"demoted in {year - 1} and in {year} (cases {cases}): two consecutive demotions")
             continue
-        mean = rules.year_average(p, "performance", year)
+        mean = means.get(p.id)
         o["score"] = mean
         if mean is None:
             o.update(basis="no_score", reason=f"no performance score in {year}: not ranked")
@@ -286,8 +350,9 @@ def assess(unit: OrgUnit, year: int, pol: Policy) -> list[dict[str, Any]]:
         cut = bottom_cut(n, percent) if percent is not None else n
         top = math.ceil(Fraction(str(ar.tier_up)) * n / 100) if ar.tier_up else 0
         low = bottom_cut(n, ar.tier_down) if ar.tier_down else n
+        ascending = sorted(m for m, _ in ranked)
         for mean, pid in ranked:
-            rank = 1 + sum(1 for m, _ in ranked if m > mean)     # ties share the better rank
+            rank = 1 + n - bisect.bisect_right(ascending, mean)     # ties share the better rank
             o = found[pid]
             o.update(rank=rank, of=n, basis="rank", percent=percent)
             where = f"rank {rank} of {n} in {o['scope']}"

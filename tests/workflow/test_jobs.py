@@ -234,3 +234,59 @@ class TestBulkDecision:
         assert [i["ok"] for i in job.result["items"]] == [False, True, False]
         db.session.rollback()
         assert db.session.get(Case, qualifying["emp"]).state == "panel_scoring"
+
+
+class TestAnnualReviewJob:
+    @pytest.fixture
+    def mixed(self, bank, make_person):
+        from tests.workflow.test_review import absent, demote_effective, managers
+        managers(make_person, "T1", "senior-3", [95, 90, 90, 85, 80, 75, 70, 65, 60, 55, 50, 45], "s")
+        managers(make_person, "T2", "principal-1", [90], "p")
+        absent("s10", "2025-01-01", "2025-12-31", "maternity")
+        absent("s11", "2025-01-15", "2025-12-31", "other")
+        demote_effective("p0", dt.date(2024, 6, 10))
+        demote_effective("p0", dt.date(2025, 6, 10))
+        return bank
+
+    def test_the_review_opens_its_cases_in_chunks_resumes_and_matches_the_dry_run(self, mixed, monkeypatch):
+        from workflow import review
+        from workflow.models import Review
+        b1 = db.session.scalar(select(OrgUnit).where(OrgUnit.code == "B1"))
+        dry = review.annual_review(b1, "2025", mixed["hr_b1"], dry_run=True).outcomes
+        db.session.rollback()
+        monkeypatch.setattr(batch, "REVIEW_CHUNK", 1)
+        job = jobs.enqueue("annual_review", {"unit": "B1", "period": "2025"}, mixed["hr_b1"])
+        db.session.commit()
+        restore = crash_after(monkeypatch, 2)           # the stored run, then the first case
+        with pytest.raises(Crash):
+            jobs.run_queued("w1")
+        db.session.rollback()
+        restore()
+        assert count(Case, Case.kind.in_(("demotion", "dismissal")), Case.reason != "misconduct") == 1
+        expire_lease(job.id)
+        jobs.run_queued("w2")
+        db.session.expire_all()
+        job = db.session.get(Job, job.id)
+        assert (job.status, job.done, job.result["opened"]) == ("done", job.total, 3)
+        assert job.total == 3 + job.result["moved"]           # the cases and the tier moves
+        stored = db.session.get(Review, job.result["review"])
+        assert [{k: v for k, v in o.items() if k != "case"} for o in stored.outcomes] == dry
+        opened = {o["username"]: o["case"] for o in stored.outcomes if o["case"]}
+        assert set(opened) == {"s9", "s11", "p0"}
+        assert count(Case, Case.kind.in_(("demotion", "dismissal")), Case.reason != "misconduct") == 3
+        again = jobs.enqueue("annual_review", {"unit": "B1", "period": "2025"}, mixed["admin"])
+        db.session.commit()
+        jobs.run_queued("w1")
+        db.session.expire_all()
+        again = db.session.get(Job, again.id)
+        assert again.result == {"review": stored.id, "stored": True, "opened": 0, "moved": 0}
+        assert count(Case, Case.kind.in_(("demotion", "dismissal")), Case.reason != "misconduct") == 3
+        assert audit.verify().ok
+
+    def test_who_may_start_a_review_job(self, mixed):
+        with pytest.raises(Forbidden):
+            jobs.enqueue("annual_review", {"unit": "B1", "period": "2025"}, mixed["appr_b1"])
+        with pytest.raises(Invalid):
+            jobs.enqueue("annual_review", {"unit": "B1", "period": "last year"}, mixed["hr_b1"])
+        db.session.rollback()
+        assert count(Job) == 0
