@@ -125,7 +125,8 @@ def run(app, url: str, world: race.World, kills: int, successes: int, clients: i
         server = Server(url, log=log)
         server.start(world.tokens["admin"])
         last = round_ == kills
-        tally = load_until(server, world, clients, successes, seed + round_, then=None if last else server.kill)
+        tally = load_until(server, world, clients, successes, seed + round_,
+                           then=None if last else server.kill)
         if last:
             server.stop()
         total.add(tally)

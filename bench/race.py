@@ -84,8 +84,9 @@ class World:
 
 def seed(employees: int = 8, reset: bool = True) -> World:
     """Empty the database (unless not `reset`: the caller did) and seed HQ > R1 > B1 > {T1, T2}: two
-    approvers and two HR officers at B1 (或签), five panel members, a supervisor per team, and `employees`
-    managers eligible for senior. Commits."""
+    approvers and two HR officers at B1 (或签), an approver and HR at R1 (exceptional cases), five panel
+    members at B1 and three at R1, a supervisor per team, and `employees` managers eligible for senior.
+    Commits."""
     from web.auth import issue_token
     if reset:
         if db.engine.dialect.name == "postgresql":
@@ -107,8 +108,11 @@ def seed(employees: int = 8, reset: bool = True) -> World:
         units[code] = unit
     staff = [("admin", "HQ", ["admin@HQ", "hr@HQ"]), ("appr_b1", "B1", ["approver@B1"]),
              ("appr_b1b", "B1", ["approver@B1"]), ("hr_b1", "B1", ["hr@B1"]), ("hr_b1b", "B1", ["hr@B1"]),
-             ("appr_r1", "R1", ["approver@R1"]), ("sup_t1", "T1", ["supervisor@T1"]),
-             ("sup_t2", "T2", ["supervisor@T2"])] + [(f"panel{i}", "B1", ["panel@B1"]) for i in range(1, 6)]
+             ("appr_r1", "R1", ["approver@R1"]), ("hr_r1", "R1", ["hr@R1"]),
+             ("sup_t1", "T1", ["supervisor@T1"]),
+             ("sup_t2", "T2", ["supervisor@T2"])]
+    staff += [(f"panel{i}", "B1", ["panel@B1"]) for i in range(1, 6)]
+    staff += [(f"panel{i}", "R1", ["panel@R1"]) for i in range(6, 9)]
     names = [f"emp{i:02d}" for i in range(1, employees + 1)]
     people = []
     for username, code, roles in staff + [(n, "T1" if i % 2 else "T2", []) for i, n in enumerate(names)]:
@@ -127,12 +131,13 @@ def seed(employees: int = 8, reset: bool = True) -> World:
                                      granularity="month", period_start=dt.date(2025, month, 1),
                                      period_end=dt.date(2025, month, 28), value=85))
             db.session.add(Score(person=person, kind="skill_test", period="2025", granularity="year",
-                                 period_start=dt.date(2025, 1, 1), period_end=dt.date(2025, 12, 31), value=75))
+                                 period_start=dt.date(2025, 1, 1), period_end=dt.date(2025, 12, 31),
+                                 value=75))
         people.append(person)
     db.session.flush()
     tokens = {p.username: issue_token(p) for p in people}
     db.session.commit()
-    return World(tokens=tokens, employees=names, panel=[f"panel{i}" for i in range(1, 6)],
+    return World(tokens=tokens, employees=names, panel=[f"panel{i}" for i in range(1, 9)],
                  everyone=[p.username for p in people])
 
 
@@ -265,9 +270,13 @@ class Racer:
     def _file(self) -> None:
         rng, w = self.rng, self.world
         employee = rng.choice(w.employees)
-        filer = employee if rng.random() < 0.7 else rng.choice(["hr_b1", "admin", "appr_b1", rng.choice(w.everyone)])
-        body = {"kind": "promotion", "target_grade": rng.choice(["senior", "senior", "senior-2", "manager-3",
-                                                                 "bogus"]), "statement": "申请晋级"}
+        filer = employee if rng.random() < 0.7 else rng.choice(["hr_b1", "admin", "appr_b1",
+                                                                rng.choice(w.everyone)])
+        # Exceptional (破格) filings get past the time at grade, so that a manager promoted in the race can
+        # file again for the next tier; their steps act one org level up (R1).
+        body = {"kind": "promotion", "target_grade": rng.choice(["senior", "senior", "senior-2", "senior-3",
+                                                                 "manager-3", "bogus"]),
+                "statement": "申请晋级", "exceptional": rng.random() < 0.4}
         if filer != employee:
             body["employee"] = employee
         self._post("/cases", filer, body, (None, "create"))
@@ -309,7 +318,8 @@ class Racer:
 
 # --- running them ------------------------------------------------------------------------------------
 
-def run_threads(app, world: World, threads: int, attempts: int, seed: int = 1, with_tick: bool = True) -> Tally:
+def run_threads(app, world: World, threads: int, attempts: int, seed: int = 1,
+                with_tick: bool = True) -> Tally:
     """`threads` racers in this process sharing `attempts`; each request has its own app context."""
     from web.cli import run_tick
 
@@ -322,7 +332,8 @@ def run_threads(app, world: World, threads: int, attempts: int, seed: int = 1, w
 
     def work(i: int) -> None:
         try:
-            racer = Racer(client_sender(app), world, random.Random(seed * 1000 + i), tick if with_tick else None)
+            racer = Racer(client_sender(app), world, random.Random(seed * 1000 + i),
+                          tick if with_tick else None)
             tallies[i] = racer.run(attempts // threads + (1 if i < attempts % threads else 0))
         except BaseException as exc:   # a racer that died is reported, never taken for a quiet pass
             errors.append(exc)
@@ -345,12 +356,14 @@ def _process_main(url: str, world: dict, threads: int, attempts: int, seed: int,
     out.put(tally.as_dict())
 
 
-def run_processes(url: str, world: World, processes: int, threads: int, attempts: int, seed: int = 1) -> Tally:
+def run_processes(url: str, world: World, processes: int, threads: int, attempts: int,
+                  seed: int = 1) -> Tally:
     """`processes` spawned processes, each with its own app and engine, running `threads` racers each."""
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     share = [attempts // processes + (1 if i < attempts % processes else 0) for i in range(processes)]
-    procs = [ctx.Process(target=_process_main, args=(url, world.__dict__, threads, share[i], seed * 100 + i, out))
+    procs = [ctx.Process(target=_process_main,
+                         args=(url, world.__dict__, threads, share[i], seed * 100 + i, out))
              for i in range(processes)]
     for p in procs:
         p.start()

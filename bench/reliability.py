@@ -31,7 +31,8 @@ def _results(prefix: str, tally: race.Tally, problems: list[str], seconds: float
            Result(f"{prefix}.attempts_per_s", tally.attempts / seconds, "/s"),
            Result(f"{prefix}.unexpected_answers", len(tally.unexpected), "answers", target=0,
                   higher_is_better=False),
-           Result(f"{prefix}.invariant_problems", len(problems), "problems", target=0, higher_is_better=False)]
+           Result(f"{prefix}.invariant_problems", len(problems), "problems", target=0,
+                  higher_is_better=False)]
     out += [Result(f"{prefix}.refused.{code}", n, "answers") for code, n in sorted(tally.codes.items())]
     if tally.lost:
         out.append(Result(f"{prefix}.lost", tally.lost, "requests", note="no answer: the server was killed"))

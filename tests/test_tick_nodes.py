@@ -18,20 +18,22 @@ from workflow import engine, invariants
 from workflow.models import db, Case, Event, Person
 
 ROOT = Path(__file__).resolve().parent.parent
-JOBS = 24
+JOBS = 16
 TICKS = 3
 TICK_DAY = dt.date(2027, 1, 1)    # every probation below ends on 2027-01-01: its evaluation is due
 
 
 def _tick_env(url: str) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": url, "GRADEFLOW_ENV": "production", "SECRET_KEY": "tick-" + "0" * 32,
+    return {**os.environ, "DATABASE_URL": url, "GRADEFLOW_ENV": "production",
+            "SECRET_KEY": "tick-" + "0" * 32,
             "AUDIT_KEY": TestingConfig.SECRET_KEY}   # the tests' audit key: one chain, one verification
 
 
 def test_three_ticks_at_once_do_each_job_exactly_once(app, bank, make_person):
     hr = db.session.scalar(select(Person).where(Person.username == "hr_b1"))
     for i in range(JOBS):
-        newcomer = make_person(f"new{i:02d}", bank["units"]["T1"], status="probation", hired_on=dt.date(2026, 1, 1))
+        newcomer = make_person(f"new{i:02d}", bank["units"]["T1"], status="probation",
+                               hired_on=dt.date(2026, 1, 1))
         engine.open_probation(newcomer, hr)
     db.session.commit()
     url = app.config["SQLALCHEMY_DATABASE_URI"]

@@ -49,9 +49,9 @@ def _check_cases(ids: list[int]) -> list[str]:
     cases = db.session.execute(select(Case.id, Case.kind, Case.state, Case.closed, Case.version)
                                .where(Case.id.in_(ids)).order_by(Case.id)).all()
     events: dict[int, list] = defaultdict(list)
-    for ev in db.session.execute(select(Event.case_id, Event.seq, Event.action, Event.from_state, Event.to_state,
-                                        Event.actor_id, Event.data).where(Event.case_id.in_(ids))
-                                 .order_by(Event.case_id, Event.seq)):
+    for ev in db.session.execute(select(Event.case_id, Event.seq, Event.action, Event.from_state,
+                                        Event.to_state, Event.actor_id, Event.data)
+                                 .where(Event.case_id.in_(ids)).order_by(Event.case_id, Event.seq)):
         events[ev.case_id].append(ev)
     scores: dict[int, Counter] = defaultdict(Counter)
     for s in db.session.execute(select(CaseScore.case_id, CaseScore.scorer_id, CaseScore.component)
@@ -79,10 +79,11 @@ def _check_cases(ids: list[int]) -> list[str]:
             problems.append(f"{where}: closed, yet {waiting[case.id]} assignee(s) still wait on it")
         problems += [f"{where}: {p}" for p in _decided_twice(rb, evs)]
         if case.kind == "promotion":
-            seen = Counter((e.actor_id, SCORE_COMPONENTS[e.action]) for e in evs if e.action in SCORE_COMPONENTS)
+            seen = Counter((e.actor_id, SCORE_COMPONENTS[e.action]) for e in evs
+                           if e.action in SCORE_COMPONENTS)
             if seen != scores[case.id]:
-                problems.append(f"{where}: score events {sorted(seen.items())} do not match the stored scores "
-                                f"{sorted(scores[case.id].items())}")
+                problems.append(f"{where}: score events {sorted(seen.items())} do not match the stored "
+                                f"scores {sorted(scores[case.id].items())}")
             want = 1 if case.state == "effective" else 0
             if history.get(case.id, 0) != want:
                 problems.append(f"{where}: {case.state} with {history.get(case.id, 0)} grade-history row(s), "
@@ -102,7 +103,8 @@ def _decided_twice(rb, events) -> list[str]:
         if ev.action in rb.decisions and ev.action not in REPEATABLE and ev.actor_id is not None:
             key = (ev.actor_id, ev.action)
             if key in taken:
-                problems.append(f"#{ev.seq} {ev.action} by person {ev.actor_id} a second time in {ev.from_state}")
+                problems.append(f"#{ev.seq} {ev.action} by person {ev.actor_id} a second time in "
+                                f"{ev.from_state}")
             taken.add(key)
         if ev.from_state != ev.to_state:
             taken = set()

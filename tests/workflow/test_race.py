@@ -150,6 +150,29 @@ def test_two_approvers_qualify_at_once_over_http(two_approvers, api, race, app):
     assert api("admin").get("/audit/verify").get_json() == {"ok": True, "events": 2}
 
 
+def test_two_hr_officers_naming_the_panel_at_once_one_wins(bank, api, race, make_person):
+    # Each replaces the panel: the loser's DELETE of the members finds them gone (SQLite), and its
+    # UPDATE of the case finds the version moved on: 409, with no warning about the missing rows.
+    make_person("hr_b1b", bank["units"]["B1"], roles=["hr@B1"])
+    db.session.commit()
+    resp = api("emp").post("/cases", {"kind": "promotion", "target_grade": "senior", "statement": "请审批"})
+    cid = resp.get_json()["id"]
+    assert api("appr_b1").post(f"/cases/{cid}/qualify").status_code == 200
+    assert api("hr_b1").post(f"/cases/{cid}/assign_panel", {"members": ["panel1", "panel2", "panel3"]}) \
+        .status_code == 200
+    version = db.session.get(Case, cid).version
+
+    results = race(
+        _decide_as("hr_b1", cid, "assign_panel", {"members": ["panel2", "panel3", "panel4"]}, version),
+        _decide_as("hr_b1b", cid, "assign_panel", {"members": ["panel1", "panel3", "panel4"]}, version))
+
+    assert sorted(kind for kind, _ in results) == ["error", "ok"], results
+    loser = next(v for k, v in results if k == "error")
+    assert isinstance(loser, Conflict), repr(loser)
+    assert [e.action for e in _events(cid)].count("assign_panel") == 2
+    assert invariants.check() == []
+
+
 @pytest.fixture
 def panel_race(bank, api, race):
     """A case in panel scoring whose supervisor has scored; its three panel members then score at once.
@@ -190,8 +213,8 @@ def test_the_last_of_racing_panel_scores_moves_the_case_on_once(panel_race):
 
 # --- random decisions at scale, and the invariants --------------------------------------------------------
 
-RANDOM_ATTEMPTS = 60              # bounded here; bench/race.py runs 10,000
-PROCESS_ATTEMPTS = 40
+RANDOM_ATTEMPTS = 48              # bounded here; bench/race.py runs 10,000
+PROCESS_ATTEMPTS = 32
 
 
 def _summary(tally) -> str:

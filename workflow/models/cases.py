@@ -125,6 +125,11 @@ class CaseAssignee(db.Model):
     role: Mapped[str | None] = mapped_column(String(20))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
 
+    # The engine flushes the old assignees' DELETE mid-transition; a racing decision may have removed them
+    # first (SQLite, no row lock). That loser fails on the case's version at the next flush (409): no
+    # warning about the rows it found gone.
+    __mapper_args__ = {"confirm_deleted_rows": False}
+
     case: Mapped[Case] = relationship(back_populates="assignments")
     person: Mapped[Person] = relationship()
     unit: Mapped[OrgUnit | None] = relationship()
@@ -138,6 +143,9 @@ class PanelMember(db.Model):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
     assigned_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    # As for assignees: a racing assign_panel may have removed the row first; the case's version refuses it.
+    __mapper_args__ = {"confirm_deleted_rows": False}
 
     case: Mapped[Case] = relationship(back_populates="panel")
     person: Mapped[Person] = relationship()
