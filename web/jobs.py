@@ -142,6 +142,25 @@ def api_import():
     return _accepted(start("import_people", {}, current_user, files))
 
 
+@api_bp.post("/jobs/<int:job_id>/retry")
+def api_retry(job_id: int):
+    """A failed job queued again, to resume where it stopped: 202 with the job; 409 unless it failed."""
+    job = load_visible_job(job_id, current_user)
+    return _accepted(_retry(job))
+
+
+def _retry(job: Job) -> Job:
+    try:
+        jobs.retry(job)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    if runs_jobs_itself(current_app):
+        jobs.kick(current_app._get_current_object())
+    return job
+
+
 # --- the pages ---------------------------------------------------------------------------------------
 
 class ImportForm(FlaskForm):
@@ -152,8 +171,12 @@ class ImportForm(FlaskForm):
     submit = SubmitField(_l("Import"))
 
 
+class RetryForm(FlaskForm):
+    submit = SubmitField(_l("Retry"))
+
+
 class BulkForm(FlaskForm):
-    action = SelectField(_l("Decision"), choices=[SelectChoice(a, label) for a, label in BULK_ACTIONS.items()],
+    action = SelectField(_l("Decision"), choices=[SelectChoice(a, text) for a, text in BULK_ACTIONS.items()],
                          validators=[DataRequired()])
     comment = TextAreaField(_l("Comment"), validators=[Length(max=batch.MAX_COMMENT)])
     submit = SubmitField(_l("Decide the cases ticked"))
@@ -193,7 +216,26 @@ def detail(job_id: int):
         job = load_visible_job(job_id, current_user)
     except NotFound:
         abort(404)
-    return render_template("jobs/detail.html", job=job)
+    retry_form = RetryForm() if job.status == "failed" else None
+    return render_template("jobs/detail.html", job=job, retry_form=retry_form)
+
+
+@bp.route("/<int:job_id>/retry", methods=["POST"])
+def retry(job_id: int):
+    form = RetryForm()
+    try:
+        job = load_visible_job(job_id, current_user)
+    except NotFound:
+        abort(404)
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        _retry(job)
+    except WorkflowError as exc:
+        flash(exc.message, "danger")
+    else:
+        flash(_("The job is queued again; it goes on where it stopped."), "success")
+    return redirect(url_for("jobs.detail", job_id=job_id))
 
 
 @bp.route("/import", methods=["GET", "POST"])

@@ -16,12 +16,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import authority, engine, importing, review
 from .errors import Conflict, Forbidden, Invalid, NotFound, WorkflowError
-from .models import db, Case, OrgUnit, Person, Review
+from .models import db, Case, CaseAssignee, OrgUnit, Person, Review
 from .models.jobs import Job
 
 IMPORT_CHUNK = 2000          # people per transaction
@@ -178,11 +179,19 @@ def _run_bulk(job: Job, chunks) -> dict[str, Any]:
 
 def _load_locked(ids: list[int]) -> dict[int, Case]:
     """The chunk's cases in one query, row-locked on PostgreSQL (a decision racing ours waits, then finds
-    the case moved on), as they are now."""
+    the case moved on), as they are now; what `engine.fire` reads of each (its events, assignees, scores,
+    panel, conflicts, the employee and their unit, the policy version) is loaded for the whole chunk in a
+    few queries instead of a few per case."""
     q = select(Case).where(Case.id.in_(ids)).execution_options(populate_existing=True)
     if db.engine.dialect.name == "postgresql":
         q = q.with_for_update(of=Case)
-    return {c.id: c for c in db.session.scalars(q)}
+    cases = {c.id: c for c in db.session.scalars(q)}
+    if cases:
+        db.session.scalars(select(Case).where(Case.id.in_(list(cases))).options(
+            selectinload(Case.events), selectinload(Case.assignments).joinedload(CaseAssignee.unit),
+            selectinload(Case.scores), selectinload(Case.panel), selectinload(Case.conflicts),
+            selectinload(Case.employee).selectinload(Person.roles), selectinload(Case.policy_version))).all()
+    return cases
 
 
 def _decide(case: Case | None, case_id: int, action: str, actor: Person, comment: str,

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 
 from . import batch, clock
-from .errors import NotFound, WorkflowError
+from .errors import Conflict, NotFound, WorkflowError
 from .models import db, Person
 from .models.jobs import Job, JobFile
 
@@ -190,6 +190,19 @@ def run_now(job: Job, progress: Progress | None = None) -> Job:
     if claimed is None:
         return db.session.get(Job, job.id, populate_existing=True)
     return run(claimed, worker, progress)
+
+
+def retry(job: Job) -> Job:
+    """Queue a failed job again (its cause fixed: a role granted, a file corrected in place); it resumes at
+    the progress it committed, so what its chunks did is not done twice. Flushes; the caller commits."""
+    if job.status != "failed":
+        raise Conflict(f"job {job.id} is {job.status}; only a failed job is retried")
+    job.status, job.error, job.finished_at = "queued", None, None
+    job.claimed_by = job.heartbeat_at = None
+    if job.result and "details" in job.result:
+        job.result = {k: v for k, v in job.result.items() if k != "details"}
+    db.session.flush()
+    return job
 
 
 def get(job_id: int) -> Job:

@@ -66,6 +66,8 @@ class TestApi:
         err(api("admin").get("/jobs/999"), 404)
         err(app.test_client().get(f"/api/v1/jobs/{job['id']}"), 401)
         assert page("appr_t1").get(f"/jobs/{job['id']}").status_code == 404
+        err(api("appr_t1").post(f"/jobs/{job['id']}/retry"), 404)
+        assert "only a failed job" in err(api("appr_b1").post(f"/jobs/{job['id']}/retry"), 409)["message"]
 
     def test_bad_bodies_are_400_and_store_nothing(self, app, api, bank):
         for body, field in [

@@ -290,3 +290,44 @@ class TestAnnualReviewJob:
             jobs.enqueue("annual_review", {"unit": "B1", "period": "last year"}, mixed["hr_b1"])
         db.session.rollback()
         assert count(Job) == 0
+
+
+def test_a_review_that_fails_half_way_is_retried_and_goes_on_where_it_stopped(bank, make_person, monkeypatch):
+    """A case the engine refuses in a later chunk fails the job; the stored run keeps what was done, and the
+    job retried once the cause is fixed opens the rest, nothing twice."""
+    from tests.workflow.test_review import managers
+    from workflow.errors import Conflict, Refused
+    from workflow.models import Review
+    managers(make_person, "T1", "senior-3", list(range(99, 59, -2)), "s")     # 20: the last 2 re-compete
+    monkeypatch.setattr(batch, "REVIEW_CHUNK", 1)
+    real, calls = engine.open_case, []
+
+    def refusing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise Refused("nobody may act on the step 'review'")
+        return real(*args, **kwargs)
+    monkeypatch.setattr(engine, "open_case", refusing)
+    job = jobs.enqueue("annual_review", {"unit": "B1", "period": "2025"}, bank["hr_b1"])
+    db.session.commit()
+    jobs.run_queued("w1")
+    db.session.expire_all()
+    job = db.session.get(Job, job.id)
+    assert (job.status, job.error) == ("failed", "nobody may act on the step 'review'")
+    with pytest.raises(Conflict):
+        jobs.retry(db.session.get(Job, jobs.enqueue("bulk_decision", {"action": "qualify", "cases": [1]},
+                                                    bank["appr_b1"]).id))
+    db.session.rollback()
+    opened_before = count(Case, Case.reason == "recompete")
+    monkeypatch.setattr(engine, "open_case", real)
+    jobs.retry(job)
+    db.session.commit()
+    jobs.run_queued("w1")
+    db.session.expire_all()
+    job = db.session.get(Job, job.id)
+    stored = db.session.get(Review, job.result["review"])
+    wanted = [o["username"] for o in stored.outcomes if o["outcome"] == "recompete"]
+    assert job.status == "done" and opened_before == 1 and len(wanted) == 2
+    assert count(Case, Case.reason == "recompete") == 2
+    assert sorted(o["username"] for o in stored.outcomes if o["case"]) == sorted(wanted)
+    assert audit.verify().ok
