@@ -80,7 +80,7 @@ def make_scratch(items) -> tuple[MetaData, list]:
         for start in range(0, len(ids), 500):
             part = ", ".join(str(int(i)) for i in ids[start:start + 500])
             conn.execute(text(f"INSERT INTO {SCRATCH_CASES} ({cols}) SELECT {cols} FROM cases WHERE id IN ({part})"))
-        ecols = ", ".join(c.name for c in Event.__table__.columns)
+        ecols = ", ".join(c.name for c in Event.__table__.columns if c.name != "id")   # new ids for the copies
         conn.execute(text(f"INSERT INTO {SCRATCH_EVENTS} ({ecols}) SELECT {ecols} FROM events "
                           f"WHERE case_id NOT IN (SELECT id FROM {SCRATCH_CASES}) ORDER BY id "
                           f"LIMIT {SCRATCH_EVENT_ROWS}"))

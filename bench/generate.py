@@ -514,10 +514,11 @@ class CaseMaker:
                 elif state in rb.routes:          # appeal_review: an approver above the confirming unit
                     confirmed = org.by_code[c["confirmed_at"]]
                     excluded = self._excluded(c, state)
-                    unit, people = next((u, [p for p in org.holders.get(("approver", u.id), [])
-                                             if p.id not in excluded]) for u in (confirmed.parent or confirmed).chain
-                                        if any(p.id not in excluded for p in org.holders.get(("approver", u.id), [])))
-                    actor, role, unit_code = people[0], "approver", unit.code
+                    able = [(u, p) for u in (confirmed.parent or confirmed).chain
+                            for p in org.holders.get(("approver", u.id), []) if p.id not in excluded]
+                    if not able:
+                        raise Unroutable(f"nobody above {confirmed.code} may hear the appeal")
+                    actor, role, unit_code = able[0][1], "approver", able[0][0].code
                 elif action == "supervisor_score":
                     unit, sups = org.supervisors(emp, {k: v for k, v in self._excluded(c, "panel_scoring").items()
                                                        if k != emp.id})
