@@ -36,6 +36,7 @@ from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm.attributes import flag_modified
 
 from . import authority, clock, directory, engine, policy as policy_mod, rules
@@ -193,7 +194,8 @@ def _managers_under(units: list[OrgUnit]) -> list[Person]:
         return []
     return list(db.session.scalars(select(Person).join(OrgUnit, Person.unit_id == OrgUnit.id).where(
         or_(*[OrgUnit.path.startswith(u.path) for u in units]), Person.level.is_not(None),
-        Person.status == "active").order_by(OrgUnit.path, Person.username)))
+        Person.status == "active").options(contains_eager(Person.unit))
+        .order_by(OrgUnit.path, Person.username)))
 
 
 def _absent_days(people: list[Person], first: dt.date, last: dt.date,
@@ -288,13 +290,22 @@ def assess(unit: OrgUnit, year: int, pol: Policy) -> list[dict[str, Any]]:
     ar: AnnualReview = pol.annual_review
     first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
     members = _managers_under([unit])
-    scope_of = {p.id: rules.scope_unit(p.unit, ar.ranking_scope, pol) for p in members}
+    scope_of_unit: dict[int, OrgUnit] = {}       # many people share a unit: its scope is found once
+
+    def scope(p: Person) -> OrgUnit:
+        if p.unit_id not in scope_of_unit:
+            scope_of_unit[p.unit_id] = rules.scope_unit(p.unit, ar.ranking_scope, pol)
+        return scope_of_unit[p.unit_id]
+    scope_of = {p.id: scope(p) for p in members}
     scopes = {s.id: s for s in scope_of.values()}
-    pool = {p.id: p for p in _managers_under(list(scopes.values()))}
+    # The scopes' people, unless every scope lies inside the unit (then they are its members already).
+    outside = [s for s in scopes.values() if not unit.contains(s)]
+    pool = {p.id: p for p in _managers_under(list(scopes.values()))} if outside else {}
     pool.update({p.id: p for p in members})
     people = list(pool.values())
     for p in people:
-        scope_of.setdefault(p.id, rules.scope_unit(p.unit, ar.ranking_scope, pol))
+        if p.id not in scope_of:
+            scope_of[p.id] = scope(p)
     absent = _absent_days(people, first, last, ar.exempt_reasons)
     demoted = _demotion_years(people, (year - 1, year))
     means = year_means(people, "performance", year)
