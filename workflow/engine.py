@@ -10,7 +10,7 @@ import datetime as dt
 import weakref
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import inspect as sa_inspect, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, authority, clock, policy as policy_mod, routing, rules
@@ -366,8 +366,10 @@ def _route_state(case: Case, rb: Rulebook, pol: Policy, today: dt.date, entering
                  dry_run: bool = False) -> None:
     """Compute and store who acts in the case's current state, at which unit, why and by when."""
     if not dry_run:
+        # Computed afresh; an assignee who stays (same person and duty) keeps their row, so the old rows need
+        # no DELETE flushed before the new ones' INSERT: one flush writes the decision and its routing.
+        case._previous_assignees = {(a.person_id, a.duty): a for a in case.assignments}
         case.assignments.clear()
-        flush()
     if case.state in rb.terminal:
         case.closed, case.step_unit, case.routing_reason, case.routing_from_unit = True, None, None, None
         case.deadline = None
@@ -460,8 +462,14 @@ APPEAL_ROLES = ("approver", "hr")   # who hears an appeal: an approver above; HR
 
 
 def _assign(case: Case, people, duty: str, role: str, unit) -> None:
+    previous = getattr(case, "_previous_assignees", {})
     for p in people:
-        case.assignments.append(CaseAssignee(person=p, duty=duty, role=role, unit=unit))
+        a = previous.pop((p.id, duty), None)
+        if a is None or sa_inspect(a).was_deleted:   # (an autoflush outside fire() may have deleted it)
+            a = CaseAssignee(person=p, duty=duty, role=role, unit=unit)
+        else:
+            a.role, a.unit = role, unit
+        case.assignments.append(a)
 
 
 # --- people changing ---------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, CheckConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, String, UniqueConstraint, CheckConstraint, select
+from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
+from sqlalchemy.orm.util import identity_key
 
 from . import db
 
@@ -24,11 +25,24 @@ class OrgUnit(db.Model):
 
     def ancestors(self, include_self: bool = True) -> list[OrgUnit]:
         """From this unit (or its parent) up to the root."""
+        self._load_path()
         chain, unit = [], (self if include_self else self.parent)
         while unit is not None:
             chain.append(unit)
             unit = unit.parent
         return chain
+
+    def _load_path(self) -> None:
+        """Load the units of the materialised path not yet in the session in one query, so that walking up
+        by `parent` takes them from the session instead of one query per level."""
+        session = object_session(self)
+        if session is None or not self.path:
+            return
+        ids = [int(i) for i in self.path.strip("/").split("/") if i.isdigit()]
+        missing = [i for i in ids if i != self.id and identity_key(OrgUnit, i) not in session.identity_map]
+        if missing:
+            with session.no_autoflush:   # held here: the session keeps only weak references
+                self._path_units = session.scalars(select(OrgUnit).where(OrgUnit.id.in_(missing))).all()
 
     def contains(self, other: OrgUnit | None) -> bool:
         return other is not None and other.path.startswith(self.path)
