@@ -30,7 +30,7 @@ from bench import generate  # noqa: E402
 from bench.registry import BENCHMARKS, BenchError, Context, NeedsFreshData, Result  # noqa: E402
 
 # The modules whose benchmarks run.py runs, in this order.
-MODULES = ("bench.decisions", "bench.reliability", "bench.http", "bench.pages")
+MODULES = ("bench.decisions", "bench.reliability", "bench.http", "bench.pages", "bench.batch")
 
 QUICK_SCALE = 0.02
 DEFAULT_SCALE = 0.1

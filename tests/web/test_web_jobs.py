@@ -133,6 +133,7 @@ class TestPages:
     def test_the_bulk_page_offers_the_inbox_and_starts_a_job(self, app, page, filed):
         appr = page("appr_b1")
         html = appr.get("/jobs/bulk").get_data(as_text=True)
+        assert 'id="nav-jobs"' in html and 'id="nav-jobs"' not in page("emp").get("/").get_data(as_text=True)
         emp_case, low_case = filed
         assert f'value="{emp_case}"' in html and f'value="{low_case}"' not in html
         resp = appr.post("/jobs/bulk", data={"action": "qualify", "case": [str(emp_case)],
