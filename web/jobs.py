@@ -2,8 +2,9 @@
 the import page (administrators at the root unit upload a people file, a job loads it), the bulk
 decision page (an approver or HR ticks cases of their inbox; a job decides each through the engine), and
 the JSON API: `GET /api/v1/jobs`, `GET /api/v1/jobs/ID`, `POST /api/v1/jobs/bulk-decisions`,
-`POST /api/v1/jobs/imports`. Starting a job answers 202 with the job; where the application runs its own
-jobs (development, the demo: docs/batch.md) it wakes its runner thread after the commit."""
+`POST /api/v1/jobs/reviews`, `POST /api/v1/jobs/imports`, `POST /api/v1/jobs/ID/retry`. Starting a job
+answers 202 with the job; where the application runs its own jobs (development, the demo: docs/batch.md)
+it wakes its runner thread after the commit."""
 from __future__ import annotations
 
 import os
@@ -131,6 +132,16 @@ def api_bulk_decision():
     result lists each case, ok with its new state or refused with the status and reason one request for
     that case alone would have had."""
     return _accepted(start("bulk_decision", body(), current_user))
+
+
+@api_bp.post("/jobs/reviews")
+def api_review():
+    """`{unit, period}`: the annual review's real run as a job (HR at the unit or above): 202 with the job,
+    whose result names the stored review; for a whole bank, where `POST /reviews` would hold one request
+    and one transaction for every case it opens."""
+    data = body()
+    return _accepted(start("annual_review", {"unit": data.get("unit"), "period": data.get("period")},
+                           current_user))
 
 
 @api_bp.post("/jobs/imports")

@@ -156,3 +156,17 @@ def test_the_app_runs_its_own_jobs_where_configured(app, api, filed):
     jobs.wait_for_runner(timeout=60)
     db.session.expire_all()
     assert ok(api("appr_b1").get(f"/jobs/{job['id']}"))["status"] == "done"
+
+
+def test_a_review_job_through_the_api(app, api, bank, make_person):
+    from tests.workflow.test_review import managers
+    managers(make_person, "T1", "senior-3", list(range(99, 59, -2)), "s")
+    err(api("appr_b1").post("/jobs/reviews", {"unit": "B1", "period": "2025"}), 403)
+    err(api("hr_b1").post("/jobs/reviews", {"unit": "NOPE", "period": "2025"}), 404)
+    err(api("hr_b1").post("/jobs/reviews", {"unit": "B1", "period": "soon"}), 400)
+    job = ok(api("hr_b1").post("/jobs/reviews", {"unit": "B1", "period": "2025"}), 202)
+    work(app)
+    job = ok(api("hr_b1").get(f"/jobs/{job['id']}"))
+    assert job["status"] == "done" and job["result"]["opened"] == 2
+    review = ok(api("hr_b1").get(f"/reviews/{job['result']['review']}"))
+    assert sorted(o["username"] for o in review["outcomes"] if o["case"]) == ["s18", "s19"]
