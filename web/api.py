@@ -19,7 +19,9 @@ from .serialize import case_json, me_json
 from .unit_of_work import decide, load_visible_case
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+PUBLIC = ("api.token", "api.openapi")     # answered without logging in
 CASE_KINDS = ("promotion", "probation", "demotion", "dismissal")
+PAGE_NUMBER_MAX = 1_000_000
 
 
 def error(status: int, code: str, message: str, **details):
@@ -45,7 +47,7 @@ def _http_error(exc: HTTPException):
 
 @bp.before_request
 def _authenticate():
-    if request.endpoint == "api.token":
+    if request.endpoint in PUBLIC:
         return None
     if not current_user.is_authenticated:
         return error(401, "unauthorized", "log in first: POST /api/v1/auth/token, then send "
@@ -74,6 +76,8 @@ def page_args() -> tuple[int, int]:
         raise Invalid("page and per_page must be whole numbers") from None
     if page < 1 or per_page < 1:
         raise Invalid("page and per_page must be at least 1")
+    if page > PAGE_NUMBER_MAX:     # its OFFSET would overflow the database's integers
+        raise Invalid(f"page must be at most {PAGE_NUMBER_MAX}")
     return page, min(per_page, current_app.config["API_PAGE_MAX"])
 
 
@@ -234,3 +238,4 @@ def audit_verify():
 from . import api_rounds  # noqa: E402,F401
 from . import api_reviews  # noqa: E402,F401
 from . import api_publicity  # noqa: E402,F401
+from . import openapi  # noqa: E402,F401

@@ -1,0 +1,477 @@
+"""The OpenAPI 3.1 description of /api/v1, served at GET /api/v1/openapi.json (no login needed).
+
+The document is data built here once: paths with their parameters, request bodies and answers, the JSON
+schemas of the contract's shapes (CONTRACT.md), the error shape and how a caller authenticates. A test checks
+that every /api/v1 rule of the application is described (tests/web/test_openapi.py), and the API is fuzzed
+against it (tests/web/test_api_fuzz.py). The case actions are listed from the rulebooks, so a new action is
+described with no edit here. See docs/api.md.
+"""
+from __future__ import annotations
+
+import copy
+from functools import cache
+from typing import Any
+
+from flask import jsonify
+
+from workflow.machines import RULEBOOKS
+from workflow.models import MAX_ID
+
+from .api import CASE_KINDS, PAGE_NUMBER_MAX, bp
+
+OPENAPI_VERSION = "3.1.0"
+API_VERSION = "1"
+
+STRING = {"type": "string"}
+INTEGER = {"type": "integer"}
+NUMBER = {"type": "number"}
+BOOLEAN = {"type": "boolean"}
+DATE = {"type": "string", "format": "date"}
+DATETIME = {"type": "string", "format": "date-time"}
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema or null (JSON Schema 2020-12: a type list, or anyOf for a reference)."""
+    if "$ref" in schema:
+        return {"anyOf": [schema, {"type": "null"}]}
+    out = dict(schema)
+    out["type"] = [schema["type"], "null"]
+    return out
+
+
+def obj(properties: dict[str, Any], required: list[str] | tuple[str, ...] | None = None, **extra) -> dict:
+    """An object schema; `required` defaults to every property (answers always carry all their keys)."""
+    out = {"type": "object", "properties": properties,
+           "required": list(properties if required is None else required)}
+    out.update(extra)
+    return out
+
+
+def array(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
+
+def case_actions() -> list[str]:
+    """Every action some case kind's rulebook knows, in a stable order."""
+    seen: dict[str, None] = {}
+    for rb in RULEBOOKS.values():
+        for action in rb.actions():
+            seen.setdefault(action, None)
+    return list(seen)
+
+
+# --- the shapes -----------------------------------------------------------------------------------------
+
+def schemas() -> dict[str, Any]:
+    grade = {"type": ["string", "null"], "description": "LEVEL-TIER, e.g. senior-1"}
+    policy_version = obj({"label": STRING, "hash": STRING})
+    event = obj({
+        "seq": INTEGER, "action": STRING, "from_state": nullable(STRING), "to_state": nullable(STRING),
+        "actor": {"type": ["string", "null"], "description": "a username or `system`; null where the "
+                                                              "viewer may not see who objected"},
+        "role": nullable(STRING), "unit": nullable(STRING), "at": DATETIME, "comment": nullable(STRING),
+        "data": {"type": "object"},
+    })
+    eligibility = obj({"rule": STRING, "required": {}, "actual": {}, "passed": BOOLEAN},
+                      required=["rule", "passed"])
+    scores = obj({
+        "panel": array(obj({"scorer": STRING, "value": nullable(NUMBER), "at": DATETIME})),
+        "panel_members": array(STRING),
+        "supervisor": nullable(obj({"scorer": STRING, "value": nullable(NUMBER)})),
+        "annual_performance": nullable(NUMBER),
+    })
+    case = obj({
+        "id": INTEGER, "version": INTEGER, "policy_version": ref("PolicyVersion"),
+        "kind": {"type": "string", "enum": list(CASE_KINDS)},
+        "employee": STRING, "employee_name": STRING, "filed_by": STRING,
+        "reason": nullable(STRING), "severity": nullable(STRING), "due_on": nullable(DATE),
+        "outcome": nullable(STRING), "related_case": nullable(INTEGER),
+        "from_grade": grade, "target_grade": grade, "state": STRING, "exceptional": nullable(BOOLEAN),
+        "statement": nullable(STRING), "round": nullable(INTEGER),
+        "step_unit": {"type": ["string", "null"], "description": "the unit whose role-holders act now"},
+        "assignees": array(STRING),
+        "routing_reason": {"type": ["string", "null"],
+                           "enum": ["vacancy", "self", "conflict", "exceptional", "escalated", None]},
+        "routing_note": nullable(STRING),
+        "eligibility": array(ref("EligibilityResult")), "eligible": nullable(BOOLEAN),
+        "scores": ref("Scores"), "composite": nullable(NUMBER), "deadline": nullable(DATE),
+        "overdue": BOOLEAN, "effective_on": nullable(DATE),
+        "actions": {**array(STRING), "description": "what the caller may do now"},
+        "events": array(ref("Event")), "created_at": DATETIME,
+    })
+    quota = obj({"cap": nullable(NUMBER), "headcount": INTEGER, "holders": INTEGER,
+                 "freed_by_demotions": INTEGER, "quota": nullable(INTEGER), "explanation": nullable(STRING)},
+                required=["headcount", "holders", "quota"])
+    result_row = obj({"username": STRING, "case": INTEGER, "rank": INTEGER, "composite": nullable(NUMBER),
+                      "decision": {"type": "string", "enum": ["promoted", "not_selected"]}})
+    results = {"type": "object", "additionalProperties": array(ref("RoundResult")),
+               "description": "per target level, the ranked candidates"}
+    round_ = obj({
+        "id": INTEGER, "version": INTEGER, "unit": STRING, "unit_name": STRING, "period": STRING,
+        "title": STRING, "state": {"type": "string", "enum": ["open", "closed", "decided"]},
+        "opens_on": DATE, "closes_on": DATE, "levels": array(STRING),
+        "quotas": {"type": "object", "additionalProperties": ref("Quota")},
+        "min_composite": nullable(NUMBER), "policy_version": ref("PolicyVersion"), "created_by": STRING,
+        "created_at": DATETIME, "closed_at": nullable(DATETIME), "decided_at": nullable(DATETIME),
+    })
+    round_detail = {"allOf": [ref("Round"), obj({
+        "eligible": {"type": "object", "additionalProperties": array(STRING)},
+        "applications": array(obj({"case": INTEGER, "employee": STRING, "from_grade": grade,
+                                   "target_grade": grade, "state": STRING, "composite": nullable(NUMBER)})),
+        "results": {"anyOf": [ref("RoundResults"), {"type": "null"}]},
+    })]}
+    outcome = obj({"username": STRING, "level": nullable(STRING), "rank": nullable(INTEGER),
+                   "of": nullable(INTEGER),
+                   "outcome": {"type": "string", "enum": ["recompete", "demote_absence", "exempt_leave",
+                                                          "dismiss_consecutive", "none"]},
+                   "reason": nullable(STRING), "case": nullable(INTEGER)},
+                  required=["username", "outcome"])
+    review = obj({
+        "id": nullable(INTEGER), "unit": STRING, "period": STRING, "dry_run": BOOLEAN, "stored": BOOLEAN,
+        "refused": nullable(STRING), "created_by": nullable(STRING), "created_at": nullable(DATETIME),
+        "policy_version": {"anyOf": [ref("PolicyVersion"), {"type": "null"}]},
+        "outcomes": array(ref("ReviewOutcome")),
+    })
+    return {
+        "Error": obj({"error": obj({
+            "code": {"type": "string", "description": "bad_request, unauthorized, forbidden, not_found, "
+                                                      "conflict, refused, …"},
+            "message": {"type": "string", "description": "what is wrong, in words a person can act on"},
+            "details": {"type": "object", "description": "e.g. the field at fault, the current version"},
+        }, required=["code", "message"])}),
+        "Token": obj({"token": STRING}),
+        "Me": obj({"username": STRING, "name": STRING, "unit": STRING, "grade": grade,
+                   "roles": {**array(STRING), "description": "ROLE@UNIT"},
+                   "status": {"type": "string", "enum": ["active", "probation", "dismissed"]}}),
+        "Policy": obj({"id": STRING, "label": STRING, "hash": STRING, "org_levels": array({"type": "object"}),
+                       "ladder": array(obj({"id": STRING, "name": {"type": "object"}, "tiers": INTEGER})),
+                       "authority": {"type": "object"}, "weights": {"type": "object"}},
+                      description="the active policy (docs/policies.md)"),
+        "PolicyVersion": policy_version,
+        "Event": event,
+        "EligibilityResult": eligibility,
+        "Scores": scores,
+        "Case": case,
+        "Pipeline": obj({"unit": STRING, "by_state": {"type": "object", "additionalProperties": INTEGER},
+                         "by_level": {"type": "object", "additionalProperties": {
+                             "type": "object", "additionalProperties": INTEGER}},
+                         "overdue": array(INTEGER)}),
+        "AuditReport": obj({"ok": BOOLEAN, "events": INTEGER, "first_bad": {"type": "object"}},
+                           required=["ok", "events"]),
+        "Quota": quota,
+        "RoundResult": result_row,
+        "RoundResults": results,
+        "Round": round_,
+        "RoundDetail": round_detail,
+        "ReviewOutcome": outcome,
+        "Review": review,
+        "Job": obj({
+            "id": INTEGER,
+            "kind": {"type": "string", "enum": ["import_people", "bulk_decision", "annual_review"]},
+            "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+            "done": INTEGER, "total": nullable(INTEGER), "percent": nullable(INTEGER), "params": {},
+            "result": {}, "error": nullable(STRING), "created_by": STRING, "created_at": DATETIME,
+            "started_at": nullable(DATETIME), "finished_at": nullable(DATETIME), "attempts": INTEGER,
+            "files": array(obj({"purpose": STRING, "name": STRING, "size": INTEGER})),
+        }),
+        "JobPage": page_of("Job"),
+        "CasePage": page_of("Case"),
+        "RoundPage": page_of("Round"),
+        "ReviewPage": page_of("Review"),
+    }
+
+
+def page_of(item: str) -> dict[str, Any]:
+    return obj({"items": array(ref(item)), "total": {"type": "integer", "minimum": 0},
+                "page": {"type": "integer", "minimum": 1}, "per_page": {"type": "integer", "minimum": 1}})
+
+
+def request_bodies() -> dict[str, Any]:
+    text = STRING
+    action = {
+        "type": "object",
+        "description": "Each action reads the fields it needs; the others are ignored. `return`, "
+                       "`reject`, `retain`, `uphold`, `overturn`, `sustain`, `reinstate`, `fail` and "
+                       "`declare_conflict` need a comment (422 without).",
+        "properties": {
+            "version": {"type": "integer", "description": "the case version the caller saw; 409 if the case "
+                                                          "has moved on (ignored by `score`)"},
+            "comment": text,
+            "statement": {**text, "description": "resubmit, appeal, object"},
+            "members": {**array(STRING), "description": "assign_panel: usernames"},
+            "score": {"type": "number", "minimum": 0, "maximum": 100,
+                      "description": "score, supervisor_score, evaluate"},
+            "form": {"type": "object", "additionalProperties": {"type": ["string", "number"]},
+                     "description": "evaluate: the trainee evaluation form's answers"},
+            "months": {"type": "integer", "minimum": 1, "description": "extend"},
+            "outcome": {"type": "string", "enum": ["dismissal", "transfer"], "description": "fail"},
+            "unit": {**text, "description": "accept_transfer: the unit code to move to"},
+        },
+    }
+    new_case = {
+        "type": "object",
+        "description": "A promotion names `target_grade` (`LEVEL` or `LEVEL-TIER`); demotion and "
+                       "dismissal a `reason` (misconduct also `severity` and a `comment`); a probation only "
+                       "the employee.",
+        "properties": {
+            "kind": {"type": "string", "enum": list(CASE_KINDS), "default": "promotion"},
+            "employee": {**text, "description": "a username; the caller by default (HR may file for others)"},
+            "target_grade": text, "statement": text, "exceptional": {**BOOLEAN, "default": False},
+            "round": {**ID, "description": "file the promotion into this round"},
+            "reason": {"type": "string", "enum": ["recompete", "misconduct", "absence", "probation_failed",
+                                                  "consecutive_demotions", "skill_test_failed"]},
+            "severity": {"type": "string", "enum": ["minor", "major", "severe"]},
+            "comment": text,
+        },
+    }
+    return {
+        "Credentials": obj({"username": STRING, "password": STRING}),
+        "NewCase": new_case,
+        "Action": action,
+        "NewRound": obj({"unit": STRING, "period": {**STRING, "examples": ["2026"]}, "title": STRING,
+                         "opens_on": DATE, "closes_on": DATE,
+                         "levels": {**array(STRING), "minItems": 1, "uniqueItems": True}},
+                        required=["unit", "period", "opens_on", "closes_on", "levels"]),
+        "RoundChange": obj({"version": {"type": "integer",
+                                        "description": "the round version the caller saw"}}, required=[]),
+        "BulkDecision": obj({
+            "action": {"type": "string", "enum": ["qualify", "approve"]},
+            "cases": {**array(ID), "minItems": 1, "maxItems": 5000, "uniqueItems": True},
+            "comment": {"type": "string", "maxLength": 2000},
+            "versions": {"type": "object", "additionalProperties": INTEGER,
+                         "description": "{case id: the version the caller saw}"},
+        }, required=["action", "cases"]),
+        "ReviewJob": obj({"unit": STRING, "period": {"type": ["string", "integer"], "examples": ["2025"]}}),
+        "ReviewRun": obj({"unit": STRING, "period": {"type": ["string", "integer"], "examples": ["2025"]},
+                          "dry_run": {**BOOLEAN, "default": False}}, required=["unit", "period"]),
+    }
+
+
+# --- the operations -------------------------------------------------------------------------------------
+
+ERRORS = {
+    400: "Malformed: the body is not a JSON object, a field has the wrong type, or a query parameter is not "
+         "a whole number.",
+    401: "Not logged in (no valid bearer token or session).",
+    403: "The caller may see it but may not do this.",
+    404: "Not found, or not visible to the caller.",
+    409: "The state or version no longer allows it: another decision came first; reload.",
+    413: "The body is too large.",
+    422: "A rule refuses it; the message says which.",
+    429: "Too many failed logins for the username or from the address: try again later.",
+}
+
+
+def json_answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def operation(op_id: str, summary: str, ok: dict[int, dict[str, Any]], errors: list[int], *, tags: list[str],
+              params: list[dict] | None = None, body: str | None = None, public: bool = False,
+              description: str | None = None) -> dict[str, Any]:
+    responses: dict[str, Any] = {str(code): answer for code, answer in ok.items()}
+    for code in sorted(set(errors) | ({400, 413} if body else set()) | (set() if public else {401})):
+        responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
+    op: dict[str, Any] = {"operationId": op_id, "summary": summary, "tags": tags, "responses": responses}
+    if description:
+        op["description"] = description
+    if params:
+        op["parameters"] = params
+    if body == "Upload":
+        op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": obj(
+            {"people": {"type": "string", "format": "binary", "description": "CSV (UTF-8) or XLSX"},
+             "units": {"type": "string", "format": "binary", "description": "CSV (UTF-8) or XLSX"}},
+            required=[])}}}
+    elif body:
+        op["requestBody"] = {"required": False,
+                             "content": {"application/json": {"schema": ref(f"{body}Body")}}}
+    if public:
+        op["security"] = []
+    return op
+
+
+def path_id(name: str, what: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": f"the {what}'s id", "schema": ID}
+
+
+def query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or STRING}
+
+
+PAGING = [query("page", "page number, from 1",
+                {"type": "integer", "minimum": 1, "maximum": PAGE_NUMBER_MAX, "default": 1}),
+          query("per_page", "rows per page (at most 500)", {"type": "integer", "minimum": 1, "default": 50})]
+UNIT_FILTER = query("unit", "only the subtree of this unit code (404 if unknown or outside the caller's "
+                            "scope)")
+
+
+def paths() -> dict[str, Any]:
+    case_ok = json_answer("The case as the caller may see it.", ref("Case"))
+    job_accepted = {**json_answer("The job, queued; `Location` names it.", ref("Job")),
+                    "headers": {"Location": {"description": "the job's URL", "schema": STRING}}}
+    return {
+        "/auth/token": {"post": operation(
+            "issueToken", "Log in: a bearer token for later calls",
+            {200: json_answer("The token to send as `Authorization: Bearer TOKEN`.", ref("Token"))},
+            [401, 429], tags=["auth"], body="Credentials", public=True)},
+        "/me": {"get": operation("getMe", "The caller", {200: json_answer("Who calls.", ref("Me"))}, [],
+                                 tags=["auth"])},
+        "/policy": {"get": operation("getPolicy", "The active policy",
+                                     {200: json_answer("The policy new cases start under.", ref("Policy"))},
+                                     [422], tags=["reference"])},
+        "/openapi.json": {"get": operation(
+            "getOpenApi", "This description", {200: json_answer("The OpenAPI document.", {"type": "object"})},
+            [], tags=["reference"], public=True)},
+        "/cases": {
+            "get": operation("listCases", "The cases the caller may see, newest first",
+                             {200: json_answer("A page of cases.", ref("CasePage"))}, [400, 404],
+                             tags=["cases"],
+                             params=[query("kind", "case kind"), query("state", "state"), UNIT_FILTER,
+                                     *PAGING]),
+            "post": operation("createCase", "File a case",
+                              {201: json_answer("The new case.", ref("Case"))}, [403, 404, 409, 422],
+                              tags=["cases"], body="NewCase"),
+        },
+        "/cases/{case_id}": {"get": operation(
+            "getCase", "One case: state, assignees, eligibility, scores, events", {200: case_ok}, [404],
+            tags=["cases"], params=[path_id("case_id", "case")])},
+        "/cases/{case_id}/{action}": {"post": operation(
+            "actOnCase", "Take an action on a case", {200: case_ok}, [403, 404, 409, 422], tags=["cases"],
+            params=[path_id("case_id", "case"),
+                    {"name": "action", "in": "path", "required": True,
+                     "description": "an action of the case's kind (an unknown one is 404); `actions` on "
+                                    "the case lists what the caller may take now",
+                     "schema": {"type": "string", "enum": case_actions()}}],
+            body="Action",
+            description="Checks in order: visible (404), possible in the current state (409), the caller's "
+                        "authority (403), the version named (409), the body and the rules (400/422).")},
+        "/inbox": {"get": operation("getInbox", "The cases waiting for the caller's action now",
+                                    {200: json_answer("A page of cases.", ref("CasePage"))}, [400],
+                                    tags=["cases"], params=PAGING)},
+        "/publicity": {"get": operation(
+            "listPublicity", "The promotions in publicity (公示) the caller may see",
+            {200: json_answer("A page of cases.", ref("CasePage"))}, [400], tags=["cases"], params=PAGING)},
+        "/pipeline": {"get": operation(
+            "getPipeline", "Counts by state and level, and the overdue cases, of a unit's subtree",
+            {200: json_answer("The pipeline.", ref("Pipeline"))}, [403, 404], tags=["hr"],
+            params=[query("unit", "unit code (default: the caller's highest HR, approver or admin unit)"),
+                    query("kind", "case kind")])},
+        "/audit/verify": {"get": operation(
+            "verifyAudit", "Check every audit chain (admin or HR at the root unit)",
+            {200: json_answer("The report.", ref("AuditReport"))}, [403], tags=["hr"])},
+        "/rounds": {
+            "get": operation("listRounds", "The promotion rounds the caller may see",
+                             {200: json_answer("A page of rounds.", ref("RoundPage"))}, [400, 404],
+                             tags=["rounds"], params=[query("state", "open, closed or decided"), UNIT_FILTER,
+                                                      *PAGING]),
+            "post": operation("openRound", "Open a promotion round (HR at the unit)",
+                              {201: json_answer("The round with its quotas.", ref("Round"))},
+                              [403, 404, 409, 422], tags=["rounds"], body="NewRound"),
+        },
+        "/rounds/{round_id}": {"get": operation(
+            "getRound", "One round, with who may apply and the applications",
+            {200: json_answer("The round.", ref("RoundDetail"))}, [404], tags=["rounds"],
+            params=[path_id("round_id", "round")])},
+        "/rounds/{round_id}/close": {"post": operation(
+            "closeRound", "Stop taking applications", {200: json_answer("The round.", ref("Round"))},
+            [403, 404, 409, 422], tags=["rounds"], params=[path_id("round_id", "round")],
+            body="RoundChange")},
+        "/rounds/{round_id}/decide": {"post": operation(
+            "decideRound", "Rank and decide the round's cases up to the quotas",
+            {200: json_answer("The decided round.", ref("Round"))}, [403, 404, 409, 422], tags=["rounds"],
+            params=[path_id("round_id", "round")], body="RoundChange")},
+        "/rounds/{round_id}/results": {"get": operation(
+            "getRoundResults", "A decided round's ranked results",
+            {200: json_answer("Per level, in rank order.", ref("RoundResults"))}, [404, 409], tags=["rounds"],
+            params=[path_id("round_id", "round")])},
+        "/rounds/{round_id}/results.xlsx": {"get": operation(
+            "getRoundResultsXlsx", "A decided round's results as a spreadsheet",
+            {200: {"description": "The workbook.", "content": {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": {"type": "string", "format": "binary"}}}}},
+            [404, 409], tags=["rounds"], params=[path_id("round_id", "round")])},
+        "/reviews": {
+            "get": operation("listReviews", "The stored annual reviews the caller may see",
+                             {200: json_answer("A page of reviews.", ref("ReviewPage"))}, [400, 404],
+                             tags=["reviews"], params=[UNIT_FILTER, query("period", "a year"), *PAGING]),
+            "post": operation("runReview", "Run (or preview) the annual review of a unit",
+                              {201: json_answer("Stored, with the cases it opened.", ref("Review")),
+                               200: json_answer("A dry run, or the stored outcomes of an earlier run.",
+                                                ref("Review"))},
+                              [403, 404, 409, 422], tags=["reviews"], body="ReviewRun"),
+        },
+        "/jobs": {"get": operation(
+            "listJobs", "The caller's jobs (every job for an administrator at the root unit)",
+            {200: json_answer("A page of jobs.", ref("JobPage"))}, [400], tags=["jobs"],
+            params=[query("status", "queued, running, done or failed"), query("kind", "job kind"), *PAGING])},
+        "/jobs/{job_id}": {"get": operation(
+            "getJob", "One job and its progress", {200: json_answer("The job.", ref("Job"))}, [404],
+            tags=["jobs"], params=[path_id("job_id", "job")])},
+        "/jobs/{job_id}/retry": {"post": operation(
+            "retryJob", "Queue a failed job again, to resume where it stopped", {202: job_accepted},
+            [404, 409], tags=["jobs"], params=[path_id("job_id", "job")])},
+        "/jobs/bulk-decisions": {"post": operation(
+            "startBulkDecision", "Decide many cases of one's inbox (qualify or approve) in a job",
+            {202: job_accepted}, [403], tags=["jobs"], body="BulkDecision",
+            description="Each case is decided on its own when the job runs; the job's result lists each "
+                        "case, decided or refused with the status and reason a request for it alone would "
+                        "have had.")},
+        "/jobs/reviews": {"post": operation(
+            "startReview", "Run the annual review of a unit in a job (HR at the unit or above)",
+            {202: job_accepted}, [403, 404], tags=["jobs"], body="ReviewJob",
+            description="For a whole bank, where `POST /reviews` would hold one request and one transaction "
+                        "for every case it opens; the job's result names the stored review.")},
+        "/jobs/imports": {"post": operation(
+            "startImport", "Import people (and units) from CSV or XLSX in a job (administrator at the root)",
+            {202: job_accepted}, [400, 403, 413], tags=["jobs"], body="Upload")},
+        "/reviews/{review_id}": {"get": operation(
+            "getReview", "One stored annual review", {200: json_answer("The review.", ref("Review"))}, [404],
+            tags=["reviews"], params=[path_id("review_id", "review")])},
+    }
+
+
+@cache
+def _document() -> dict[str, Any]:
+    bodies = request_bodies()
+    components_schemas = schemas()
+    components_schemas.update({f"{name}Body": schema for name, schema in bodies.items()})
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "Gradeflow API", "version": API_VERSION,
+            "description": "The tiered management of account managers (客户经理分级管理): cases, rounds, the "
+                           "annual review. Errors are `{\"error\": {\"code\", \"message\"}}`; lists are "
+                           "pages `{items, total, page, per_page}`. See the README and CONTRACT.md.",
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearerToken": []}, {"session": []}],
+        "tags": [{"name": n} for n in ("auth", "reference", "cases", "hr", "rounds", "reviews", "jobs")],
+        "paths": paths(),
+        "components": {
+            "securitySchemes": {
+                "bearerToken": {"type": "http", "scheme": "bearer",
+                                "description": "POST /auth/token, then `Authorization: Bearer TOKEN`."},
+                "session": {"type": "apiKey", "in": "cookie", "name": "session",
+                            "description": "A logged-in browser session; changes also need the "
+                                           "`X-CSRFToken` header."},
+            },
+            "schemas": components_schemas,
+            "responses": {f"E{code}": json_answer(text, ref("Error")) for code, text in ERRORS.items()},
+        },
+    }
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI document (a fresh copy: callers may change theirs)."""
+    return copy.deepcopy(_document())
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(_document())
