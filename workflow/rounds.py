@@ -30,7 +30,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, authority, clock, engine, policy as policy_mod, rules
 from .errors import Conflict, Forbidden, Invalid, Refused
-from .models import db, Case, GradeHistory, OrgUnit, Person, Round, RoundLevel, Score
+from .models import db, MAX_ID, Case, GradeHistory, OrgUnit, Person, Round, RoundLevel, Score
 from .policy import Policy
 
 BEFORE_HR_APPROVAL = ("submitted", "qualification_review", "returned", "panel_scoring")
@@ -150,6 +150,8 @@ def round_for_application(ref: Any, employee: Person, level: str, exceptional: b
         ref = ref.id
     if isinstance(ref, bool) or not isinstance(ref, int):
         raise Invalid("round must be a round id", field="round")
+    if not 1 <= ref <= MAX_ID:
+        raise Refused(f"no round {ref}", field="round")
     rnd = db.session.scalar(select(Round).where(Round.id == ref).with_for_update()
                             .execution_options(populate_existing=True))
     if rnd is None:

@@ -16,6 +16,9 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+# Ids are `Integer` columns: 32 bits on PostgreSQL. A larger number names no row, and binding one fails
+# (SQLite overflows past 64 bits), so callers refuse it before it reaches a query.
+MAX_ID = 2**31 - 1
 
 from .org import OrgUnit, RoleAssignment  # noqa: E402
 from .people import Person, ApiToken, Score, GradeHistory  # noqa: E402
@@ -28,7 +31,7 @@ from .reviews import Review  # noqa: E402
 from .security import LoginAttempt  # noqa: E402
 
 __all__ = [
-    "db", "OrgUnit", "RoleAssignment", "Person", "ApiToken", "Score", "GradeHistory",
+    "db", "MAX_ID", "OrgUnit", "RoleAssignment", "Person", "ApiToken", "Score", "GradeHistory",
     "PolicyVersion", "Setting", "Case", "CaseAssignee", "CaseScore", "PanelMember", "Conflict", "Event",
     "Round", "RoundLevel", "Absence", "Review", "LoginAttempt",
 ]
