@@ -784,14 +784,17 @@ def _cases_and_people(org: Org, maker: CaseMaker, w: Writer, rng: random.Random,
             path = rng.choices(*_weighted(CLOSED_PATHS[kind]))[0]
             at = start + dt.timedelta(seconds=slot * k + rng.uniform(0, slot * 0.3))
             _make_or_fall_back(maker, p, kind, path, at)
+        opened = set()
         for kind in opens:
             if kind == "promotion":
                 kind = _possible(kind, p, pol)
-            if kind == "demotion" and pol.level_index(p.level) == 0:
-                # Nobody is demoted from the lowest level: a dismissal closed before the open cases instead.
+            if kind in opened or (kind == "demotion" and pol.level_index(p.level) == 0):
+                # One open case per person and kind, and nobody is demoted from the lowest level: a dismissal
+                # closed before the open cases instead.
                 path = rng.choices(*_weighted(CLOSED_PATHS["dismissal"]))[0]
                 _make_or_fall_back(maker, p, "dismissal", path, now - dt.timedelta(days=50), gap_minutes=12 * 60)
                 continue
+            opened.add(kind)
             path = rng.choices(*_weighted(OPEN_PATHS[kind]))[0]
             at = now - dt.timedelta(days=rng.randint(21, 28), minutes=rng.randint(0, 600))
             if not maker.make(p, kind, path, at, gap_minutes=12 * 60):    # an open case nobody could take up:

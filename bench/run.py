@@ -132,11 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--url {generate._safe_url(url)} is not a {args.db} database")
     t0 = time.perf_counter()
     app, dataset = prepare(url, scale, args.seed, args.fresh, say)
+    say(f"data: {dataset['cases']} cases, {dataset['events']} events (generated for {dataset['today']})")
     ctx = Context(db=args.db, url=url, app=app, quick=args.quick, scale=scale, seed=args.seed,
                   repetitions=max(1, args.repetitions), dataset=dataset)
     if not args.json:
-        print(f"# {args.db}, scale {scale:g} ({dataset['cases']} cases, {dataset['events']} events), "
-              f"{ctx.repetitions} repetitions, medians")
+        print(f"# {args.db}, scale {scale:g} (seed {args.seed}), {ctx.repetitions} repetitions, medians")
         print(f"{'name':<28} {'value':>12} {'unit':<12} {'ceiling':>10} {'ratio':>7} {'target':>7} result")
     failed = False
     for b in chosen:
