@@ -769,7 +769,8 @@ def load_org(plan: OrgPlan, *, actor: Person | None = None, start: int = 0, chun
             result.units_updated += not created
         done = n_units
         _after(done, result, after_chunk)
-    units = {u.code: u for u in db.session.scalars(select(OrgUnit))} if plan.people else {}
+    # ids, not rows: rows would expire at every chunk's commit and load again one by one
+    units = dict(db.session.execute(select(OrgUnit.code, OrgUnit.id)).all()) if plan.people else {}
     while done < n_units + n_people:
         rows = plan.people[done - n_units:done - n_units + chunk]
         _load_people(plan, rows, units, actor, result)
@@ -797,7 +798,7 @@ def _after(done: int, result: ImportResult, after_chunk) -> None:
         after_chunk(done, result)
 
 
-def _load_people(plan: OrgPlan, rows: list[PersonRow], units: dict[str, OrgUnit], actor: Person | None,
+def _load_people(plan: OrgPlan, rows: list[PersonRow], units: dict[str, int], actor: Person | None,
                  result: ImportResult) -> None:
     """One chunk of people: the stored ones (found in one query) are updated in place through the directory
     where a grade, roles or a password change (history and audit events); the new ones are inserted in one
@@ -817,8 +818,10 @@ def _load_people(plan: OrgPlan, rows: list[PersonRow], units: dict[str, OrgUnit]
                 directory.change_grade(person, v["grade"], since=v["grade_since"], actor=actor,
                                        source="import", policy=plan.policy)
             person.grade_since = v["grade_since"] if person.level else None
-            person.name, person.unit, person.hired_on, person.education, person.status = \
-                v["name"], units[v["unit_code"]], v["hired_on"], v["education"], v["status"]
+            if person.unit_id != units[v["unit_code"]]:
+                person.unit = db.session.get(OrgUnit, units[v["unit_code"]])
+            person.name, person.hired_on, person.education, person.status = \
+                v["name"], v["hired_on"], v["education"], v["status"]
             result.people_updated += 1
             result.grade_changes += person.grade != before
             if r.roles is not None:
@@ -832,7 +835,7 @@ def _load_people(plan: OrgPlan, rows: list[PersonRow], units: dict[str, OrgUnit]
     for r in new:
         v = r.values
         level, tier = directory.parse_grade(plan.policy, v["grade"])
-        values.append({"username": r.username, "name": v["name"], "unit_id": units[v["unit_code"]].id,
+        values.append({"username": r.username, "name": v["name"], "unit_id": units[v["unit_code"]],
                        "level": level, "tier": tier, "grade_since": v["grade_since"] if level else None,
                        "hired_on": v["hired_on"], "education": v["education"], "status": v["status"],
                        "session_generation": 0, "audit_version": 0})
@@ -843,7 +846,7 @@ def _load_people(plan: OrgPlan, rows: list[PersonRow], units: dict[str, OrgUnit]
     with_roles = [r for r in new if r.roles]
     if with_roles:
         db.session.execute(insert(RoleAssignment), [
-            {"person_id": ids[r.username], "role": role, "unit_id": units[code].id}
+            {"person_id": ids[r.username], "role": role, "unit_id": units[code]}
             for r in with_roles
             for role, _, code in (spec.partition("@") for spec in dict.fromkeys(r.roles))])
         result.role_changes += len(with_roles)
@@ -857,7 +860,7 @@ def _load_people(plan: OrgPlan, rows: list[PersonRow], units: dict[str, OrgUnit]
                 if r.roles:
                     # what directory.set_roles records for a person who had no roles
                     audit.append(person, action="roles_change", actor=actor,
-                                 role=directory._role(actor, person), unit=person.unit.code,
+                                 role=directory._role(actor, person), unit=r.values["unit_code"],
                                  data={"from": [], "to": sorted(set(r.roles)), "source": "import"})
                 if r.password is not None:
                     directory.set_password(person, r.password, actor=actor, source="import")
