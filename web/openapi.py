@@ -255,8 +255,8 @@ def request_bodies() -> dict[str, Any]:
 # --- the operations -------------------------------------------------------------------------------------
 
 ERRORS = {
-    400: "Malformed: the body is not a JSON object, a field has the wrong type, or a query parameter is not "
-         "a whole number.",
+    400: "Malformed: the body is not a JSON object, a field has the wrong type, a query parameter is not "
+         "a whole number, or some text holds a NUL character or a lone surrogate.",
     401: "Not logged in (no valid bearer token or session).",
     403: "The caller may see it but may not do this.",
     404: "Not found, or not visible to the caller.",
@@ -275,7 +275,8 @@ def operation(op_id: str, summary: str, ok: dict[int, dict[str, Any]], errors: l
               params: list[dict] | None = None, body: str | None = None, public: bool = False,
               description: str | None = None) -> dict[str, Any]:
     responses: dict[str, Any] = {str(code): answer for code, answer in ok.items()}
-    for code in sorted(set(errors) | ({400, 413} if body else set()) | (set() if public else {401})):
+    # Any request may be malformed: text no column can hold, in a query parameter too (web/__init__.py).
+    for code in sorted(set(errors) | {400} | ({413} if body else set()) | (set() if public else {401})):
         responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
     op: dict[str, Any] = {"operationId": op_id, "summary": summary, "tags": tags, "responses": responses}
     if description:

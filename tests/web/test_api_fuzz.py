@@ -21,6 +21,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings, strategies as st
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                                status_code_conformance)
 from sqlalchemy import select
@@ -114,7 +115,9 @@ def test_every_operation_survives_fuzzing(seeded, client, api):
     for path, method in OPERATIONS:
         try:
             fuzz_operation(SCHEMA[path][method], seeded, client, headers)
-        except Exception as exc:   # noqa: BLE001 - every operation's failure is collected, then reported
+        # Every operation's failure is collected, then reported; schemathesis' FailureGroup is a
+        # BaseExceptionGroup.
+        except (Exception, FailureGroup) as exc:
             notes = "\n".join(getattr(exc, "__notes__", []))
             failures.append(f"--- {method} {path}: {type(exc).__name__}: {exc}\n{notes}")
     assert not failures, "\n\n".join(failures)
