@@ -438,9 +438,9 @@ def from_document(doc: Any, source: str) -> Policy:
         p = f"authority.{lid}"
         row = v.mapping(doc["authority"][lid], p, PROMOTION_STEPS)
         for sname in PROMOTION_STEPS:
-            if sname == "panel_scoring" and row[sname] == NO_PANEL:
-                continue    # e.g. Quzhou: 试用期 → 初级 is arranged by the district without a presentation
-            v.one_of(row[sname], f"{p}.{sname}", org_ids, "org level (or none, for panel_scoring only)")
+            # panel_scoring may be none: e.g. Quzhou's 试用期 → 初级, arranged by the district without a panel
+            v.one_of(row[sname], f"{p}.{sname}", org_ids + ([NO_PANEL] if sname == "panel_scoring" else []),
+                     "org level")
         authority[lid] = {s: row[s] for s in PROMOTION_STEPS}
 
     exc = v.mapping(doc.get("exceptional", {"levels_up": 1}), "exceptional", ("levels_up",))
