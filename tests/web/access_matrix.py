@@ -251,6 +251,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("/api/v1/auth/token", "POST"): entry(
         Probe("/api/v1/auth/token", codes(401), {"username": "nobody-{role}", "password": "not-the-password"})),
     ("/api/v1/me", "GET"): entry(Probe("/api/v1/me", codes(200, anonymous=401))),
+    ("/api/v1/openapi.json", "GET"): entry(Probe("/api/v1/openapi.json", codes(200))),   # public: no data
     ("/api/v1/policy", "GET"): entry(Probe("/api/v1/policy", codes(200, anonymous=401))),
     ("/api/v1/cases", "GET"): entry(Probe("/api/v1/cases", codes(200, anonymous=401)),
                                     Probe("/api/v1/cases?unit=NOWHERE", codes(404, anonymous=401))),
@@ -306,4 +307,12 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("/api/v1/jobs/bulk-decisions", "POST"): entry(
         Probe("/api/v1/jobs/bulk-decisions", codes(400, anonymous=401), {"action": "qualify", "cases": []})),
     ("/api/v1/jobs/imports", "POST"): entry(Probe("/api/v1/jobs/imports", among({"admin"}, 400, 403, 401))),
+    # The annual review as a job: HR at the unit or above (as POST /reviews); a bad year is then 400.
+    ("/api/v1/jobs/reviews", "POST"): entry(
+        Probe("/api/v1/jobs/reviews", among({"hr_in", "admin"}, 400, 403, 401), {"unit": "B1", "period": "x"})),
+    # Only a failed job is queued again: the queued one the matrix holds answers 409 to those who see it.
+    ("/api/v1/jobs/<int:job_id>/retry", "POST"): entry(
+        Probe("/api/v1/jobs/{job}/retry", among({"hr_in", "admin"}, 409, 404, 401), {})),
+    ("/jobs/<int:job_id>/retry", "POST"): entry(
+        Probe("/jobs/{job}/retry", among({"hr_in", "admin"}, 302, 404, 302), {})),
 }

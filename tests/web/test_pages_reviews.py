@@ -104,7 +104,7 @@ def test_the_run_needs_its_csrf_token(seniors, page, app):
 
 class TestRefusals:
     def test_a_unit_outside_ones_hr_scope(self, bank, page):
-        assert preview(page, unit="R1").status_code == 400           # not among the choices
+        assert preview(page, unit="R1").status_code == 404           # above the HR officer: out of sight
         assert preview(page, who="appr_b1").status_code == 403
         resp = page("appr_b1").post("/reviews/run", data={"unit": "B1", "period": "2025"})
         assert resp.status_code == 403 and "only HR at B1 or above" in html(resp)
