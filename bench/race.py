@@ -24,6 +24,7 @@ import datetime as dt  # noqa: E402
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
 import os  # noqa: E402
+import queue  # noqa: E402
 import random  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -367,9 +368,14 @@ def run_processes(url: str, world: World, processes: int, threads: int, attempts
              for i in range(processes)]
     for p in procs:
         p.start()
-    total = Tally()
-    for _ in procs:
-        total.add(Tally.from_dict(out.get(timeout=1800)))
+    total, reported = Tally(), 0
+    while reported < processes:
+        try:
+            total.add(Tally.from_dict(out.get(timeout=5)))
+            reported += 1
+        except queue.Empty:
+            if all(p.exitcode is not None for p in procs):
+                break          # a process died without reporting: said below
     for p in procs:
         p.join()
         if p.exitcode != 0:
