@@ -19,7 +19,10 @@ from workflow.models import db, OrgUnit, Person, RoleAssignment, Score
 TODAY = dt.date(2026, 3, 2)   # a Monday
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 PASSWORD = "secret-pass"
-PASSWORD_HASH = generate_password_hash(PASSWORD)   # hashed once: scrypt per person would slow every test
+# The tests' KDF: scrypt at 1/32 of the production cost (PASSWORD_METHOD in workflow/models/people.py), or
+# each login of a test would spend a tenth of a second; tests marked real_kdf keep the production method.
+TEST_PASSWORD_METHOD = "scrypt:1024:8:1"
+PASSWORD_HASH = generate_password_hash(PASSWORD, method=TEST_PASSWORD_METHOD)   # hashed once for everybody
 
 
 def _reset_postgres() -> None:
@@ -38,6 +41,13 @@ class Client(FlaskClient):
     def open(self, *args, **kwargs):
         g.pop("_login_user", None)
         return super().open(*args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def cheap_kdf(request, monkeypatch):
+    if request.node.get_closest_marker("real_kdf") is None:
+        monkeypatch.setattr("workflow.models.people.PASSWORD_METHOD", TEST_PASSWORD_METHOD)
+        monkeypatch.setattr("web.auth.PASSWORD_METHOD", TEST_PASSWORD_METHOD)
 
 
 @pytest.fixture
@@ -92,7 +102,7 @@ def make_person(app):
                         grade_since=grade_since if grade else None, hired_on=hired_on, education=education,
                         status=status)
         if password:
-            person.password_hash = PASSWORD_HASH if password == PASSWORD else generate_password_hash(password)
+            person.password_hash = PASSWORD_HASH if password == PASSWORD else generate_password_hash(password, method=TEST_PASSWORD_METHOD)
         db.session.add(person)
         db.session.flush()
         for spec in roles:

@@ -265,7 +265,8 @@ class Policy:
                 "ranking_scope": self.annual_review.ranking_scope, "recompete": self.annual_review.recompete,
                 "min_worked_months": self.annual_review.min_worked_months,
                 "exempt_reasons": list(self.annual_review.exempt_reasons),
-                "tier_moves": {"up": self.annual_review.tier_up, "down": self.annual_review.tier_down}},
+                **({"tier_moves": {"up": self.annual_review.tier_up, "down": self.annual_review.tier_down}}
+                   if self.annual_review.tier_up or self.annual_review.tier_down else {})},
             "appeal": None if self.appeal_days is None else {"days": self.appeal_days},
         }
 
