@@ -8,7 +8,7 @@ it wakes its runner thread after the commit."""
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
@@ -52,10 +52,10 @@ def runs_jobs_itself(app) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
-def start(kind: str, params: Any, actor: Person, files: dict[str, tuple[str, bytes]] | None = None) -> Job:
-    """Enqueue a job and commit; wake the application's runner where it runs its own jobs."""
+def _queued(queue: Callable[[], Job]) -> Job:
+    """Queue a job by `queue()` and commit; wake the application's runner where it runs its own jobs."""
     try:
-        job = jobs.enqueue(kind, params, actor, files=files)
+        job = queue()
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -63,6 +63,11 @@ def start(kind: str, params: Any, actor: Person, files: dict[str, tuple[str, byt
     if runs_jobs_itself(current_app):
         jobs.kick(current_app._get_current_object())
     return job
+
+
+def start(kind: str, params: Any, actor: Person, files: dict[str, tuple[str, bytes]] | None = None) -> Job:
+    """Enqueue a job and commit; wake the application's runner where it runs its own jobs."""
+    return _queued(lambda: jobs.enqueue(kind, params, actor, files=files))
 
 
 def visible_filter(person: Person):
@@ -161,15 +166,10 @@ def api_retry(job_id: int):
 
 
 def _retry(job: Job) -> Job:
-    try:
+    def queue() -> Job:
         jobs.retry(job)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    if runs_jobs_itself(current_app):
-        jobs.kick(current_app._get_current_object())
-    return job
+        return job
+    return _queued(queue)
 
 
 # --- the pages ---------------------------------------------------------------------------------------
