@@ -8,6 +8,7 @@ from workflow import audit, batch, clock, engine, jobs
 from workflow.errors import Forbidden, Invalid
 from workflow.models import db, Case, Event, OrgUnit, Person, RoleAssignment
 from workflow.models.jobs import Job
+from tests.workflow.test_review import mixed  # noqa: F401  (the review's own mixed unit, as a fixture)
 
 UNITS = "code,name,level,parent_code\nHQ,总行,hq,\nR1,华东区域,region,HQ\nB1,杭州分行,branch,R1\n"
 
@@ -237,17 +238,6 @@ class TestBulkDecision:
 
 
 class TestAnnualReviewJob:
-    @pytest.fixture
-    def mixed(self, bank, make_person):
-        from tests.workflow.test_review import absent, demote_effective, managers
-        managers(make_person, "T1", "senior-3", [95, 90, 90, 85, 80, 75, 70, 65, 60, 55, 50, 45], "s")
-        managers(make_person, "T2", "principal-1", [90], "p")
-        absent("s10", "2025-01-01", "2025-12-31", "maternity")
-        absent("s11", "2025-01-15", "2025-12-31", "other")
-        demote_effective("p0", dt.date(2024, 6, 10))
-        demote_effective("p0", dt.date(2025, 6, 10))
-        return bank
-
     def test_the_review_opens_its_cases_in_chunks_resumes_and_matches_the_dry_run(self, mixed, monkeypatch):
         from workflow import review
         from workflow.models import Review
