@@ -8,7 +8,7 @@ import os
 import pytest
 from flask import g
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 from werkzeug.security import generate_password_hash
 
 from web import create_app
@@ -32,6 +32,12 @@ def _reset_postgres() -> None:
 
 
 _pg_ready = False
+
+
+def _no_fsync(dbapi_conn, _record) -> None:
+    """A test's SQLite file need not survive a power cut: without an fsync per commit the suite runs in
+    half the time. The rollback journal stays on disk, so a process killed mid-write loses nothing."""
+    dbapi_conn.execute("PRAGMA synchronous=OFF")
 
 
 class Client(FlaskClient):
@@ -58,6 +64,8 @@ def app(tmp_path):
                       "SQLALCHEMY_DATABASE_URI": url, "GRADEFLOW_TODAY": TODAY.isoformat()})
     app.test_client_class = Client
     with app.app_context():
+        if not PG_URL:
+            event.listen(db.engine, "connect", _no_fsync)
         if PG_URL:
             if not _pg_ready:
                 db.drop_all()
