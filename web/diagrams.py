@@ -39,6 +39,9 @@ GUARDS = {
     "require_pending_objection": _l("an objection waits for an answer"),
     "require_publicity_open": _l("inside the publicity window"),
     "require_publicity_over": _l("the publicity is over, no objection open"),
+    "require_appeal_open": _l("inside the appeal window, once"),
+    "rejected_at_qualification": _l("rejected at qualification review"),
+    "no_panel": _l("policy: no panel for this level"),
 }
 
 

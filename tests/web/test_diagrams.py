@@ -226,3 +226,9 @@ def _file(p) -> int:
     resp = p.post("/cases/new", data=data)
     assert resp.status_code == 302, resp.get_data(as_text=True)
     return int(resp.location.rstrip("/").rsplit("/", 1)[1])
+
+
+def test_every_guard_of_the_machines_has_words():
+    from web.diagrams import GUARDS
+    named = {g for kind in RULEBOOKS for row in diagrams.table(kind).rows for g in row.guards}
+    assert named - set(GUARDS) == set()
