@@ -221,7 +221,6 @@ def staff(units: dict[str, int], spec: list[tuple[str, str, str]]) -> None:
 
 
 def prepare_review(app, n: int) -> None:
-    from workflow.models import db   # noqa: F401  (the app context is the caller's)
     units = insert_tree()
     branches = [c for c, *_ in tree() if c.startswith("B")]
     staff(units, [("hr_hq", "hr", "HQ"), ("appr_hq", "approver", "HQ")]
