@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import subprocess
 import sys
@@ -85,6 +86,7 @@ class VisibleText(HTMLParser):
             self.parts.append(data.strip())
 
 
+@functools.cache   # thousands of fragments, more than re's own cache keeps: compiled once each
 def word(fragment: str) -> re.Pattern:
     """The fragment as a whole word (so "Panel" does not match the name "Panel1")."""
     return re.compile(r"(?<![\w-])" + re.escape(fragment) + r"(?![\w-])")
