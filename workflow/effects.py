@@ -185,7 +185,7 @@ def record_reinstated(event) -> None:
     """The appeal is granted: the case goes back to the step where it was rejected, and whoever rejected it
     no longer decides it (engine.exclusions reads `rejected_by`)."""
     ctx = ctx_of(event)
-    rejection = rules._rejection(ctx.case)
+    rejection = rules.rejection_event(ctx.case)
     ctx.event_data.update(rejected_by=rejection.actor_id, rejected_at=rejection.from_state)
 
 

@@ -364,7 +364,7 @@ def require_statement(event) -> None:
         raise Refused(f"'{ctx.action}' needs a statement", field="statement")
 
 
-def _rejection(case):
+def rejection_event(case):
     """The event that rejected the case (reject, or overturn in the publicity), if it stands rejected."""
     for ev in reversed(case.events):
         if ev.action in ("reject", "overturn"):
@@ -376,7 +376,7 @@ def appeal_refusal(case, today: dt.date) -> str | None:
     """Why the applicant may not appeal the rejection now, or None: the policy's window (申诉期) runs from
     the rejection, an appeal is heard once, and a case of a decided round or beside another open promotion
     case cannot reopen."""
-    rejection = _rejection(case)
+    rejection = rejection_event(case)
     if rejection is None or case.state != "rejected":
         return "only a rejected promotion can be appealed"
     until = rejection.data.get("appeal_until")
@@ -408,7 +408,7 @@ def require_appeal_open(event) -> None:
 
 def rejected_at_qualification(event) -> bool:
     """Reinstated at the step where it was rejected: qualification review, else HR approval."""
-    return _rejection(_ctx(event).case).from_state == "qualification_review"
+    return rejection_event(_ctx(event).case).from_state == "qualification_review"
 
 
 def require_inside_window(event) -> None:
