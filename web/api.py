@@ -112,6 +112,17 @@ def unit_by_code(code: str) -> OrgUnit:
     return unit
 
 
+def unit_in_body(data: dict) -> OrgUnit:
+    """The org unit a request body names in `unit`, if the caller may see it (else 404, as for a case)."""
+    code = data.get("unit")
+    if not isinstance(code, str) or not code.strip():
+        raise Invalid("unit must be the code of an org unit", field="unit")
+    unit = unit_by_code(code.strip())
+    if not authority.can_view_unit(current_user, unit):
+        raise NotFound(f"no unit '{unit.code}' in your scope")
+    return unit
+
+
 # --- auth and reference data --------------------------------------------------------------------------
 
 @bp.post("/auth/token")

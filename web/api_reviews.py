@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from workflow import authority, review
-from workflow.errors import Conflict, Invalid, NotFound
+from workflow.errors import Conflict, NotFound
 from workflow.models import db, OrgUnit, Person, Review
 
-from .api import body, bp, paginate, unit_by_code
+from .api import body, bp, paginate, unit_by_code, unit_in_body
 
 
 def review_json(result: review.ReviewResult) -> dict[str, Any]:
@@ -67,12 +67,7 @@ def run(unit: OrgUnit, period: Any, actor: Person, dry_run: Any) -> review.Revie
 @bp.post("/reviews")
 def run_review():
     data = body()
-    code = data.get("unit")
-    if not isinstance(code, str) or not code.strip():
-        raise Invalid("unit must be the code of an org unit", field="unit")
-    unit = unit_by_code(code.strip())
-    if not authority.can_view_unit(current_user, unit):
-        raise NotFound(f"no unit '{unit.code}' in your scope")
+    unit = unit_in_body(data)
     result = run(unit, data.get("period"), current_user, data.get("dry_run", False))
     return jsonify(review_json(result)), 201 if result.created else 200
 

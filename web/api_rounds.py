@@ -18,10 +18,10 @@ from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from workflow import authority, rounds
-from workflow.errors import Conflict, Invalid, NotFound
+from workflow.errors import Conflict, NotFound
 from workflow.models import db, OrgUnit, Person, Round
 
-from .api import body, bp, paginate, unit_by_code
+from .api import body, bp, paginate, unit_by_code, unit_in_body
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -105,12 +105,7 @@ def list_rounds():
 @bp.post("/rounds")
 def open_round():
     data = body()
-    code = data.get("unit")
-    if not isinstance(code, str) or not code.strip():
-        raise Invalid("unit must be the code of an org unit", field="unit")
-    unit = unit_by_code(code.strip())
-    if not authority.can_view_unit(current_user, unit):
-        raise NotFound(f"no unit '{unit.code}' in your scope")
+    unit = unit_in_body(data)
     rnd = _commit_or_conflict(lambda: rounds.open_round(
         current_user, unit, data.get("period"), data.get("title"), data.get("opens_on"),
         data.get("closes_on"), data.get("levels")))
