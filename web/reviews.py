@@ -155,12 +155,11 @@ def preview():
                 period=result.period), "info")
         return redirect(url_for("reviews.detail", review_id=result.review.id))
     run_form = ReviewRunForm(formdata=None, unit=unit.code, period=result.period)
+    acts = [result.outcomes[i] for i in review.actionable(result.outcomes)]   # what the real run would do
     return render_template("reviews/preview.html", result=result, run_form=run_form, pol=active_policy(),
                            counts=Counter(o["outcome"] for o in result.outcomes), outcomes=list(OUTCOMES),
-                           to_open=sum(1 for o in result.outcomes
-                                       if o["outcome"] in review.CASES and not o.get("open_case")),
-                           to_move=sum(1 for o in result.outcomes
-                                       if o["outcome"] in review.TIER_MOVES and not o.get("open_case")))
+                           to_open=sum(1 for o in acts if o["outcome"] in review.CASES),
+                           to_move=sum(1 for o in acts if o["outcome"] in review.TIER_MOVES))
 
 
 @bp.route("/run", methods=["POST"])
