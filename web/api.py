@@ -41,8 +41,14 @@ def _workflow_error(exc: WorkflowError):
 def _http_error(exc: HTTPException):
     db.session.rollback()
     codes = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-             405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type"}
-    return error(exc.code or 500, codes.get(exc.code, "error"), exc.description or exc.name)
+             405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+             429: "too_many_requests"}
+    response, status = error(exc.code or 500, codes.get(exc.code, "error"), exc.description or exc.name)
+    # What the exception tells the client to do next (when to retry, which methods) goes with the JSON.
+    for name, value in exc.get_headers():
+        if name in ("Retry-After", "Allow"):
+            response.headers[name] = value
+    return response, status
 
 
 @bp.before_request

@@ -263,7 +263,8 @@ def _http_error(exc: HTTPException):
     db.session.rollback()
     # A reason given to abort() is shown; werkzeug's generic English text is not.
     detail = exc.description if exc.description != type(exc).description else None
-    return error_page(exc.code or 500, detail)
+    body, status = error_page(exc.code or 500, detail)
+    return body, status, {k: v for k, v in exc.get_headers() if k in ("Allow", "Retry-After")}
 
 
 def _workflow_error(exc: WorkflowError):

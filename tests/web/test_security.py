@@ -530,3 +530,10 @@ def test_no_sql_is_built_from_strings():
         for file in files:
             found += sql_from_strings(file.read_text(encoding="utf-8"), str(file.relative_to(ROOT)))
     assert found == []
+
+
+def test_the_api_keeps_what_a_refusal_tells_the_client_to_do_next(staff, client):
+    """The API's JSON errors keep the headers of the refusal: which methods a route takes (405)."""
+    resp = client.delete("/api/v1/cases")
+    assert err(resp, 405)["code"] == "method_not_allowed"
+    assert {"GET", "POST"} <= {m.strip() for m in resp.headers["Allow"].split(",")}
