@@ -22,7 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from . import authority, engine, importing, review
 from .errors import Conflict, Forbidden, Invalid, NotFound, WorkflowError
-from .models import db, Case, CaseAssignee, OrgUnit, Person, Review
+from .models import db, MAX_ID, Case, CaseAssignee, OrgUnit, Person, Review
 from .models.jobs import Job
 
 IMPORT_CHUNK = 2000          # people per transaction
@@ -132,7 +132,7 @@ def _check_bulk(params: Any, actor: Person | None, files) -> dict[str, Any]:
         raise Invalid(f"action must be one of {', '.join(BULK_ACTIONS)}", field="action")
     ids = params.get("cases")
     if not isinstance(ids, list) or not ids or not all(
-            isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
+            isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ID for i in ids):
         raise Invalid("cases must be a non-empty list of case ids", field="cases")
     if len(ids) > MAX_CASES:
         raise Invalid(f"at most {MAX_CASES} cases in one bulk decision", field="cases")

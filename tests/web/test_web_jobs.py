@@ -73,6 +73,7 @@ class TestApi:
         for body, field in [
                 ({"action": "qualify"}, "cases"), ({"action": "burn", "cases": [1]}, "action"),
                 ({"action": "qualify", "cases": [1, "2"]}, "cases"),
+                ({"action": "qualify", "cases": [1, 2**40]}, "cases"),    # no such id can exist
                 ({"action": "qualify", "cases": [1], "comment": []}, "comment"),
                 ({"action": "qualify", "cases": [1], "versions": {"x": 1}}, "versions")]:
             e = err(api("appr_b1").post("/jobs/bulk-decisions", body), 400)
