@@ -54,7 +54,7 @@ def _show_refusal(form, exc: WorkflowError) -> Markup | None:
         lead = _("Please state the facts.")
     else:
         lead = _("Refused:")
-    message = Markup('{} <span class="engine-reason" translate="no">{}</span>').format(lead, exc.message)
+    message = Markup('{} <span class="engine-reason">{}</span>').format(lead, exc.message)
     field = exc.details.get("field")
     if field and field in form._fields and not isinstance(exc, Forbidden):
         form[field].errors = list(form[field].errors or []) + [message]

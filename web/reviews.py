@@ -114,7 +114,7 @@ def _render_index(form: ReviewPreviewForm | None, alert: Markup | None = None, s
 
 
 def _refusal(exc: WorkflowError) -> Markup:
-    return Markup('{} <span class="engine-reason" translate="no">{}</span>').format(
+    return Markup('{} <span class="engine-reason">{}</span>').format(
         _("You may not do this:") if isinstance(exc, Forbidden) else _("Refused:"), exc.message)
 
 

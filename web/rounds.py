@@ -129,7 +129,7 @@ def new():
 def _attach(form, exc: WorkflowError) -> Markup | None:
     """An engine refusal next to the field it names, else as an alert; the engine's sentence follows as the
     detail, marked as not for translation."""
-    message = Markup('{} <span class="engine-reason" translate="no">{}</span>').format(
+    message = Markup('{} <span class="engine-reason">{}</span>').format(
         _("You may not do this:") if isinstance(exc, Forbidden) else _("Refused:"), exc.message)
     field = exc.details.get("field")
     if field and field in form._fields:
@@ -203,7 +203,7 @@ def act(round_id: int, action: str):
         return render_detail(_round_or_404(round_id), alert=alert, status=409)
     except WorkflowError as exc:
         db.session.rollback()
-        detail = Markup('{} <span class="engine-reason" translate="no">{}</span>').format(
+        detail = Markup('{} <span class="engine-reason">{}</span>').format(
             _("You may not do this:") if isinstance(exc, Forbidden) else _("Refused:"), exc.message)
         return render_detail(_round_or_404(round_id), alert=detail, status=exc.status)
     except Exception:
