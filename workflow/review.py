@@ -41,6 +41,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from . import authority, clock, directory, engine, policy as policy_mod, rules
 from .errors import Forbidden, Invalid, Refused
+from .i18n import _l
 from .models import db, Absence, Case, GradeHistory, OrgUnit, Person, Review, Score
 from .policy import AnnualReview, Policy
 
@@ -77,7 +78,7 @@ def parse_period(period: Any) -> int:
     """An annual period: a year, `2025` (or the number 2025). Invalid otherwise."""
     text = str(period).strip() if isinstance(period, (str, int)) and not isinstance(period, bool) else ""
     if not _YEAR.match(text) or not 1900 <= int(text) <= 2200:
-        raise Invalid("period must be a year such as '2025'", field="period")
+        raise Invalid(_l("period must be a year such as '2025'"), field="period")
     return int(text)
 
 
@@ -119,22 +120,27 @@ def start_review(unit: OrgUnit, period: Any, actor: Person | None, dry_run: Any 
     year = parse_period(period)
     period = str(year)
     if not isinstance(dry_run, bool):
-        raise Invalid("dry_run must be true or false", field="dry_run")
+        raise Invalid(_l("dry_run must be true or false"), field="dry_run")
     stored = stored_review(unit, period)
     if stored is not None:
         return ReviewResult(unit, period, stored.outcomes, stored, created=False, dry_run=dry_run)
     pv, pol = engine.active_policy()
     if pol.annual_review is None:
-        raise Refused(f"the policy {pol.label} has no annual_review section")
+        raise Refused(_l("the policy %(policy)s has no annual_review section", policy=pol.label))
     other = _overlapping(unit, period)
     if other is not None:
-        where = "contains" if other.unit.contains(unit) else "lies inside"
-        raise Refused(f"{period} was reviewed at {other.unit.code} (review {other.id}), which {where} "
-                      f"{unit.code}; each manager is reviewed once a period", review=other.id)
+        params = {"period": period, "other": other.unit.code, "review": other.id, "unit": unit.code}
+        if other.unit.contains(unit):
+            message = _l("%(period)s was reviewed at %(other)s (stored review %(review)s), which contains %(unit)s; each "
+                         "manager is reviewed once a period", **params)
+        else:
+            message = _l("%(period)s was reviewed at %(other)s (stored review %(review)s), which lies inside %(unit)s; "
+                         "each manager is reviewed once a period", **params)
+        raise Refused(message, review=other.id)
     outcomes = assess(unit, year, pol)
     missing = sorted({CASES[o["outcome"]][0] for o in outcomes if o["outcome"] in CASES} - set(pol.kinds))
-    problem = (f"the review calls for {' and '.join(missing)} cases, but the policy {pol.label} has no "
-               f"{' or '.join(missing)} section") if missing else None
+    problem = _l("the review calls for %(kinds)s cases, but the policy %(policy)s has no %(sections)s section",
+                 kinds=" and ".join(missing), policy=pol.label, sections=" or ".join(missing)) if missing else None
     if dry_run:     # a preview reads only; it says why the real run would be refused
         return ReviewResult(unit, period, outcomes, None, created=False, dry_run=True, refused=problem)
     if problem:

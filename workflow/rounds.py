@@ -30,6 +30,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, authority, clock, engine, policy as policy_mod, rules
 from .errors import Conflict, Forbidden, Invalid, Refused
+from .i18n import _l
 from .models import db, MAX_ID, Case, GradeHistory, OrgUnit, Person, Round, RoundLevel, Score
 from .policy import Policy
 
@@ -63,7 +64,7 @@ def _date(value: Any, field: str) -> dt.date:
             return dt.date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise Invalid(f"{field} must be a date YYYY-MM-DD", field=field)
+    raise Invalid(_l("%(field)s must be a date YYYY-MM-DD", field=field), field=field)
 
 
 def _level_of(grade: str | None) -> str | None:
@@ -88,40 +89,42 @@ def open_round(actor: Person, unit: OrgUnit, period: Any, title: Any, opens_on: 
         raise Forbidden(allowed.reason)
     pv, pol = engine.active_policy()
     if not isinstance(period, str) or not period.strip():
-        raise Invalid("period must be a text such as '2026'", field="period")
+        raise Invalid(_l("period must be a text such as '2026'"), field="period")
     period = period.strip()
     if len(period) > PERIOD_MAX:
-        raise Invalid(f"period must have at most {PERIOD_MAX} characters", field="period")
+        raise Invalid(_l("period must have at most %(max)s characters", max=PERIOD_MAX), field="period")
     if title is None or (isinstance(title, str) and not title.strip()):
         title = period
     if not isinstance(title, str) or len(title.strip()) > TITLE_MAX:
-        raise Invalid(f"title must be a text of at most {TITLE_MAX} characters", field="title")
+        raise Invalid(_l("title must be a text of at most %(max)s characters", max=TITLE_MAX), field="title")
     opens_on, closes_on = _date(opens_on, "opens_on"), _date(closes_on, "closes_on")
     if not isinstance(levels, list) or not levels or not all(isinstance(lv, str) for lv in levels):
-        raise Invalid("levels must be a non-empty list of level ids", field="levels")
+        raise Invalid(_l("levels must be a non-empty list of level ids"), field="levels")
     if len(set(levels)) != len(levels):
-        raise Invalid("levels lists a level twice", field="levels")
+        raise Invalid(_l("levels lists a level twice"), field="levels")
     if opens_on > closes_on:
-        raise Refused(f"the round cannot close ({closes_on}) before it opens ({opens_on})", field="closes_on")
+        raise Refused(_l("the round cannot close (%(closes)s) before it opens (%(opens)s)", closes=closes_on,
+                         opens=opens_on), field="closes_on")
     if closes_on < today:
-        raise Refused(f"the round would close in the past ({closes_on})", field="closes_on")
+        raise Refused(_l("the round would close in the past (%(closes)s)", closes=closes_on), field="closes_on")
     unknown = [lv for lv in levels if lv not in pol.level_ids]
     if unknown:
-        raise Refused(f"unknown level(s) {', '.join(unknown)} (levels: {', '.join(pol.level_ids)})",
-                      field="levels")
+        raise Refused(_l("unknown level(s) %(unknown)s (levels: %(levels)s)", unknown=", ".join(unknown),
+                         levels=", ".join(pol.level_ids)), field="levels")
     for lv in levels:
         if not pol.has_panel(lv):
-            raise Refused(f"promotions to {lv} skip the panel, so there is no composite to rank a round by; "
-                          f"they are decided one by one", field="levels")
+            raise Refused(_l("promotions to %(level)s skip the panel, so there is no composite to rank a round by; "
+                             "they are decided one by one", level=lv), field="levels")
         named = pol.step_org_level(lv, "hr_approval")
         if unit.level != named:
-            raise Refused(f"HR approval for {lv} is at the {named} level, so its rounds are opened at a "
-                          f"{named}; {unit.code} is a {unit.level}", field="levels")
+            raise Refused(_l("HR approval for %(level)s is at the %(named)s level, so its rounds are opened at a "
+                             "%(named)s; %(unit)s is a %(unit_level)s", level=lv, named=named, unit=unit.code,
+                             unit_level=unit.level), field="levels")
     taken = db.session.execute(select(RoundLevel.level, RoundLevel.round_id).where(
         RoundLevel.unit_id == unit.id, RoundLevel.period == period, RoundLevel.level.in_(levels))).first()
     if taken:
-        raise Refused(f"round {taken.round_id} already covers {taken.level} at {unit.code} for {period}",
-                      field="levels", round=taken.round_id)
+        raise Refused(_l("round %(round)s already covers %(level)s at %(unit)s for %(period)s", round=taken.round_id,
+                         level=taken.level, unit=unit.code, period=period), field="levels", round=taken.round_id)
     ordered = sorted(levels, key=pol.level_index)
     rnd = Round(unit=unit, period=period, title=title.strip(), opens_on=opens_on, closes_on=closes_on,
                 state="open", min_composite=pol.round_min_composite, policy_version=pv, created_by=actor,
@@ -133,8 +136,8 @@ def open_round(actor: Person, unit: OrgUnit, period: Any, title: Any, opens_on: 
     try:
         db.session.flush()
     except IntegrityError:
-        raise Refused(f"another round for {', '.join(ordered)} at {unit.code} for {period} was opened at the "
-                      f"same moment", field="levels") from None
+        raise Refused(_l("another round for %(levels)s at %(unit)s for %(period)s was opened at the same moment",
+                         levels=", ".join(ordered), unit=unit.code, period=period), field="levels") from None
     role, code = _capacity(actor, unit)
     audit.append(rnd, action="open", actor=actor, role=role, unit=code, from_state=None, to_state="open",
                  data={"period": period, "levels": ordered, "opens_on": opens_on.isoformat(),
@@ -149,25 +152,27 @@ def round_for_application(ref: Any, employee: Person, level: str, exceptional: b
     if isinstance(ref, Round):
         ref = ref.id
     if isinstance(ref, bool) or not isinstance(ref, int):
-        raise Invalid("round must be a round id", field="round")
+        raise Invalid(_l("round must be a round id"), field="round")
     if not 1 <= ref <= MAX_ID:
-        raise Refused(f"no round {ref}", field="round")
+        raise Refused(_l("no round %(round)s", round=ref), field="round")
     rnd = db.session.scalar(select(Round).where(Round.id == ref).with_for_update()
                             .execution_options(populate_existing=True))
     if rnd is None:
-        raise Refused(f"no round {ref}", field="round")
+        raise Refused(_l("no round %(round)s", round=ref), field="round")
     if rnd.state != "open":
-        raise Refused(f"round {rnd.id} is {rnd.state}: it takes no more applications", field="round")
+        raise Refused(_l("round %(round)s is %(state)s: it takes no more applications", round=rnd.id,
+                         state=rnd.state), field="round")
     if not rnd.opens_on <= today <= rnd.closes_on:
-        raise Refused(f"round {rnd.id} takes applications from {rnd.opens_on} to {rnd.closes_on}",
-                      field="round")
+        raise Refused(_l("round %(round)s takes applications from %(opens)s to %(closes)s", round=rnd.id,
+                         opens=rnd.opens_on, closes=rnd.closes_on), field="round")
     if not rnd.unit.contains(employee.unit):
-        raise Refused(f"{employee.username} is outside the scope of round {rnd.id} ({rnd.unit.code})",
-                      field="round")
+        raise Refused(_l("%(username)s is outside the scope of round %(round)s (%(unit)s)",
+                         username=employee.username, round=rnd.id, unit=rnd.unit.code), field="round")
     if level not in rnd.levels:
-        raise Refused(f"round {rnd.id} is for {', '.join(rnd.levels)}, not {level}", field="round")
+        raise Refused(_l("round %(round)s is for %(levels)s, not %(level)s", round=rnd.id,
+                         levels=", ".join(rnd.levels), level=level), field="round")
     if exceptional:
-        raise Refused("an exceptional promotion is decided on its own, not in a round", field="exceptional")
+        raise Refused(_l("an exceptional promotion is decided on its own, not in a round"), field="exceptional")
     return rnd
 
 
@@ -186,16 +191,17 @@ def _check_version(rnd: Round, expected_version: Any) -> None:
     if expected_version is None:
         return
     if isinstance(expected_version, bool) or not isinstance(expected_version, int):
-        raise Invalid("version must be an integer", field="version")
+        raise Invalid(_l("version must be an integer"), field="version")
     if expected_version != rnd.version:
-        raise Conflict(f"the round has changed since version {expected_version} (now {rnd.version}); "
-                       f"reload it", version=rnd.version)
+        raise Conflict(_l("the round has changed since version %(seen)s (now %(now)s); reload it",
+                          seen=expected_version, now=rnd.version), version=rnd.version)
 
 
 def close_round(rnd: Round, actor: Person, expected_version: Any = None) -> Round:
     """Stop taking applications (open → closed). The cases already filed go on to the decision."""
     if rnd.state != "open":
-        raise Conflict(f"round {rnd.id} is {rnd.state}; only an open round can be closed", state=rnd.state)
+        raise Conflict(_l("round %(round)s is %(state)s; only an open round can be closed", round=rnd.id,
+                          state=rnd.state), state=rnd.state)
     allowed = authority.can_manage_round(actor, rnd.unit)
     if not allowed:
         raise Forbidden(allowed.reason)
@@ -414,12 +420,12 @@ def decide_round(rnd: Round, actor: Person, expected_version: Any = None,
     to `decided` with its quotas and results. Refused (409) while a case is still before HR approval."""
     today = today or clock.today()
     if rnd.state == "decided":
-        raise Conflict(f"round {rnd.id} is already decided", state=rnd.state)
+        raise Conflict(_l("round %(round)s is already decided", round=rnd.id), state=rnd.state)
     waiting = pending_cases(rnd)
     if waiting:
         ids = [c.id for c in waiting]
-        raise Conflict(f"round {rnd.id} still has cases before HR approval: {', '.join(map(str, ids))}",
-                       state=rnd.state, cases=ids)
+        raise Conflict(_l("round %(round)s still has cases before HR approval: %(cases)s", round=rnd.id,
+                          cases=", ".join(map(str, ids))), state=rnd.state, cases=ids)
     allowed = authority.can_manage_round(actor, rnd.unit)
     if not allowed:
         raise Forbidden(allowed.reason)
