@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
 
-from workflow import authority, clock, engine, reports, routing
+from workflow import authority, clock, engine, reports, routing, signing
 from workflow.errors import Conflict, Forbidden, NotFound, Refused, WorkflowError
 from workflow.machines import RULEBOOKS, rulebook
 from workflow.models import db, Case, OrgUnit, Person
@@ -23,8 +23,8 @@ PER_PAGE = 25
 ACTION_ORDER = ["qualify", "open_evaluation", "evaluate", "confirm", "confirm_grounds", "uphold", "approve",
                 "final_approve", "make_effective", "assign_panel", "score", "supervisor_score", "resubmit",
                 "appeal", "object", "accept_transfer", "extend", "retain", "overturn", "fail", "return",
-                "reject", "withdraw", "declare_conflict"]
-SECONDARY = {"fail", "return", "reject", "withdraw", "declare_conflict"}
+                "reject", "send_back", "add_signer", "withdraw", "declare_conflict"]
+SECONDARY = {"fail", "return", "reject", "withdraw", "declare_conflict", "add_signer", "send_back"}
 
 
 @bp.before_request
@@ -243,6 +243,7 @@ def render_detail(case: Case, posted: dict | None = None, alert: str | None = No
         scores=serialize.scores_json(case, viewer), hide_scores=not authority.score_values_visible(viewer, case),
         composite_visible=authority.composite_visible(viewer, case), routing_note=serialize.routing_sentence(case),
         overdue=engine.is_overdue(case), names=names, secondary=SECONDARY, alert=alert,
+        signing=signing.summary(case),
         supervisors=case.assignee_people("supervisor"), assignments=case.assignments), status
 
 

@@ -42,6 +42,11 @@ GUARDS = {
     "require_appeal_open": _l("inside the appeal window, once"),
     "rejected_at_qualification": _l("rejected at qualification review"),
     "no_panel": _l("policy: no panel for this level"),
+    "vote_short_of_failure": _l("a committee vote: the pass ratio is still reachable"),
+    "signature_awaited": _l("an added signer is still to sign"),
+    "require_signer": _l("names a signer who may act on this step"),
+    "require_passed_step": _l("a step the case passed through"),
+    "names_the_step": _l("the step named"),
 }
 
 

@@ -102,6 +102,16 @@ def schemas() -> dict[str, Any]:
         "scores": ref("Scores"), "composite": nullable(NUMBER), "deadline": nullable(DATE),
         "overdue": BOOLEAN, "effective_on": nullable(DATE),
         "actions": {**array(STRING), "description": "what the caller may do now"},
+        "signing": {**nullable(obj({
+            "added_signers": array(obj({
+                "person": STRING, "position": {"type": "string", "enum": ["before", "after"]},
+                "added_by": STRING, "order": INTEGER, "signed": BOOLEAN, "waiting": BOOLEAN})),
+            "committee": nullable(obj({
+                "name": obj({"zh": STRING, "en": STRING}), "sign": STRING, "pass_ratio": nullable(STRING),
+                "members": INTEGER, "needed": INTEGER, "approvals": INTEGER, "rejections": INTEGER})),
+        })), "description": "the current step's signers added (加签), in order, and its committee's count; "
+                            "null when the step has neither"},
+        "send_back_to": {**array(STRING), "description": "the earlier steps `send_back` may return the case to"},
         "events": array(ref("Event")), "created_at": DATETIME,
     })
     quota = obj({"cap": nullable(NUMBER), "headcount": INTEGER, "holders": INTEGER,
@@ -211,6 +221,17 @@ def request_bodies() -> dict[str, Any]:
             "months": {"type": "integer", "minimum": 1, "description": "extend"},
             "outcome": {"type": "string", "enum": ["dismissal", "transfer"], "description": "fail"},
             "unit": {**text, "description": "accept_transfer: the unit code to move to"},
+            "person": {**text, "description": "add_signer (加签): the username of the signer to add"},
+            "member": {**text, "description": "score_for (HR, from a paper panel form): the panel member whose "
+                                              "score it is; with `score`"},
+            "position": {"type": "string", "enum": ["before", "after"],
+                         "description": "add_signer: `before` (they sign first, then the step comes back to "
+                                        "you) or `after` (they sign after you)"},
+            "to_step": {**text, "description": "send_back (退回): an earlier step the case passed through "
+                                               "(the case's `send_back_to`); needs a comment"},
+            "to": {**text, "description": "hand_over (转办; needs a comment) and copy (抄送): a username"},
+            "duty": {"type": "string", "enum": ["decide", "assign_panel", "supervisor"],
+                     "description": "hand_over: which of the caller's tasks (default: the first)"},
         },
     }
     new_case = {

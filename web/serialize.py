@@ -5,7 +5,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from workflow import authority, clock, engine
+from workflow import authority, clock, engine, signing
 from workflow.models import Case, Person
 
 ROUTING_SENTENCES = {
@@ -91,6 +91,8 @@ def case_json(case: Case, viewer: Person) -> dict[str, Any]:
         "overdue": engine.is_overdue(case, clock.today()),
         "effective_on": case.effective_on.isoformat() if case.effective_on else None,
         "actions": engine.available_actions(case, viewer),
+        "signing": signing.summary(case),
+        "send_back_to": signing.send_back_targets(case),
         "events": [event_json(ev, hide, not objector_visible(viewer, case, ev)) for ev in case.events],
         "created_at": case.created_at.isoformat() + "Z",
     }

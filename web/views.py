@@ -46,6 +46,7 @@ ACTIONS = {
     "accept_transfer": _l("Accept the transfer"), "object": _l("Object"),
     "end_publicity": _l("Publicity ended"), "sustain": _l("Sustain the rejection"),
     "reinstate": _l("Reinstate the application"),
+    "add_signer": _l("Add a signer"), "send_back": _l("Send back to an earlier step"),
     "roles_change": _l("Roles changed"), "password_set": _l("Password set"), "grade_change": _l("Grade changed"),
 }
 
@@ -53,7 +54,8 @@ KINDS = {"promotion": _l("Promotion"), "probation": _l("Probation"), "demotion":
          "dismissal": _l("Dismissal")}
 
 ROLES = {"supervisor": _l("Direct supervisor"), "approver": _l("Approver"), "hr": _l("HR department"),
-         "panel": _l("Panel member"), "admin": _l("Administrator"), "employee": _l("Employee")}
+         "panel": _l("Panel member"), "admin": _l("Administrator"), "employee": _l("Employee"),
+         "committee": _l("Committee member")}
 
 DUTIES = {"decide": _l("Decision"), "assign_panel": _l("Form the panel"), "panel": _l("Panel score"),
           "supervisor": _l("Supervisor evaluation"), "applicant": _l("Applicant")}

@@ -35,10 +35,12 @@ def update_statement(event) -> None:
 # --- signatures (或签 / 会签) ---------------------------------------------------------------------------
 
 def record_signature(event) -> None:
-    """With `sign: all`, each assignee signs in turn; the step moves on with the last signature."""
+    """With `sign: all`, a committee or an added signer (加签), each signs in turn; the step moves on with the
+    last signature. Who signs next is routed afresh (an added signer may be due now)."""
     ctx = ctx_of(event)
     _drop_duty(ctx, "decide", ctx.actor.id)
     ctx.event_data["partial"] = True
+    ctx.reroute = True
 
 
 # --- panel -------------------------------------------------------------------------------------------

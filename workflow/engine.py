@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import inspect as sa_inspect, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, authority, clock, policy as policy_mod, routing, rules
+from . import audit, authority, clock, policy as policy_mod, routing, rules, signing
 from .context import ActionContext
 from .errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from .machines import Rulebook, rulebook
@@ -289,8 +289,12 @@ def fire(case: Case, action: str, actor: Person | None, data: dict[str, Any] | N
                         data=dict(data or {}), round_decision=round_decision)
     role, unit = authority.capacity(actor, case, action, rb, round_decision)
     from_state = case.state
+    # A committee member's vote is counted in its event (管理小组: members, needed, approvals, rejections).
+    votes = None if round_decision or actor is None else signing.tally(case, pol, signing.signer_of(ctx), action)
     if not rb.machine.events[action].trigger(case, ctx=ctx):
         raise Refused(f"'{action}' is not possible: its conditions do not hold")
+    if votes is not None:
+        ctx.event_data["committee"] = votes
     if action in rb.decisions:
         ctx.event_data.update(decision=True, step=rb.steps.get(from_state, from_state))
     if round_decision:
@@ -351,17 +355,6 @@ def exclusions(case: Case, step: str | None) -> dict[int, str]:
     return excluded
 
 
-def _signed_in_this_step(case: Case) -> set[int]:
-    """Assignees who already signed the current step (会签), since the case last entered its state."""
-    signed = set()
-    for ev in reversed(case.events):
-        if ev.from_state != ev.to_state:
-            break
-        if ev.data.get("partial") and ev.actor_id:
-            signed.add(ev.actor_id)
-    return signed
-
-
 def _route_state(case: Case, rb: Rulebook, pol: Policy, today: dt.date, entering: bool,
                  dry_run: bool = False) -> None:
     """Compute and store who acts in the case's current state, at which unit, why and by when."""
@@ -413,9 +406,10 @@ def _route_state(case: Case, rb: Rulebook, pol: Policy, today: dt.date, entering
             _assign(case, sup[1], "supervisor", "supervisor", sup[0])
         scored = {s.scorer_id for s in case.scores if s.component == "panel"}
         _assign(case, [m.person for m in case.panel if m.person_id not in scored], "panel", "panel", found.unit)
-    else:
-        signed = set() if entering else _signed_in_this_step(case)
-        _assign(case, [p for p in found.people if p.id not in signed], "decide", found.role, found.unit)
+    else:   # 或签, 会签, a committee, signers added before or after someone (workflow/signing.py)
+        for person, role, unit in signing.deciders(case, pol, found, excluded, entering):
+            _assign(case, [person], "decide", role, unit)
+
 
 
 def _route_to_person(case: Case, special: str, pol: Policy, today: dt.date, entering: bool,

@@ -6,6 +6,7 @@ that names the file, the key path and the problem; nothing of a policy is writte
 from __future__ import annotations
 
 import datetime as dt
+import fractions
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -16,10 +17,12 @@ import yaml
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 PROMOTION_STEPS = ("qualification_review", "panel_scoring", "hr_approval")
-ROLES = ("supervisor", "approver", "hr", "panel", "admin")
+ROLES = ("supervisor", "approver", "hr", "panel", "admin")   # a step's role; committees use COMMITTEE_ROLE
 WEIGHT_COMPONENTS = ("supervisor", "panel", "annual_performance")
 EFFECTIVE_WHEN = ("on_approval", "first_of_next_month")
 SIGN_MODES = ("any", "all")
+COMMITTEE_ROLE = "committee"   # the members of the policy's committee hold this role at a unit
+COMMITTEE_STEPS = ("qualification_review", "hr_approval")   # the promotion steps a committee may decide
 RATIO_KINDS = ("cap", "target")
 NO_PANEL = "none"   # authority.<level>.panel_scoring: promotions to the level skip the panel
 TIE_BREAK_KEYS = ("composite", "annual_performance", "months_at_grade", "applied_at")   # the default order
@@ -57,6 +60,26 @@ class Step:
     sign: str
     deadline_days: int | None
     escalate_after_days: int | None = None   # working days past the deadline before tick sends it up
+
+
+@dataclass(frozen=True)
+class Committee:
+    """管理小组: the holders of the `committee` role at the unit a step is routed to decide it, for the target
+    levels listed per step, signing as `sign` says; with `pass_ratio` (会签 by a share) the step passes when
+    that share of the members approve and fails once it can no longer reach it."""
+    name: Named
+    sign: str
+    pass_ratio: fractions.Fraction | None
+    steps: dict[str, tuple[str, ...]]     # promotion step -> target levels it decides
+
+    def decides(self, step: str, target_level: str | None) -> bool:
+        return target_level in self.steps.get(step, ())
+
+    def needed(self, members: int) -> int:
+        """Approvals the step needs from `members` members."""
+        if self.pass_ratio is None:
+            return members if self.sign == "all" else min(1, members)
+        return max(1, -(-self.pass_ratio.numerator * members // self.pass_ratio.denominator))
 
 
 @dataclass(frozen=True)
@@ -160,6 +183,7 @@ class Policy:
     round_min_composite: float | None = None                      # rounds: nobody below it is promoted
     tie_break: tuple[str, ...] = TIE_BREAK_KEYS                   # rounds: the ranking order
     annual_review: AnnualReview | None = None                     # None: the policy runs no annual review
+    committee: Committee | None = None                            # 管理小组 deciding some promotion steps
 
     def cap(self, level: str) -> float | None:
         """The level's hard cap (a share of headcount), or None when it has none."""
@@ -229,6 +253,14 @@ class Policy:
     def step_org_level(self, target_level: str, step: str) -> str:
         return self.authority[target_level][step]
 
+    def committee_for(self, step: str, target_level: str | None) -> Committee | None:
+        """The committee deciding a promotion step for a target level, if the policy gives it one."""
+        return self.committee if self.committee and self.committee.decides(step, target_level) else None
+
+    def step_role(self, step: str, target_level: str | None) -> str:
+        """The role whose holders act on a promotion step: the committee's where it decides the step."""
+        return COMMITTEE_ROLE if self.committee_for(step, target_level) else self.steps[step].role
+
     def has_panel(self, target_level: str) -> bool:
         """Does a promotion to the level pass panel scoring? (`panel_scoring: none` skips it.)"""
         return self.authority[target_level]["panel_scoring"] != NO_PANEL
@@ -268,6 +300,11 @@ class Policy:
                 **({"tier_moves": {"up": self.annual_review.tier_up, "down": self.annual_review.tier_down}}
                    if self.annual_review.tier_up or self.annual_review.tier_down else {})},
             "appeal": None if self.appeal_days is None else {"days": self.appeal_days},
+            "committee": None if self.committee is None else {
+                "name": {"zh": self.committee.name.zh, "en": self.committee.name.en}, "role": COMMITTEE_ROLE,
+                "sign": self.committee.sign,
+                "pass_ratio": None if self.committee.pass_ratio is None else str(self.committee.pass_ratio),
+                "steps": {k: list(v) for k, v in self.committee.steps.items()}},
         }
 
 
@@ -395,7 +432,8 @@ def _join(path: str, key: str) -> str:
 TOP_KEYS_REQUIRED = ("policy", "version", "name", "org_levels", "education", "ladder", "steps", "authority",
                      "eligibility", "scoring")
 TOP_KEYS_OPTIONAL = ("exceptional", "scores", "effective", "calendar", "probation", "demotion", "dismissal",
-                     "misconduct", "publicity", "ratios", "rounds", "annual_review", "appeal")
+                     "misconduct", "publicity", "ratios", "rounds", "annual_review", "appeal",
+                     "committee")
 
 
 def from_document(doc: Any, source: str) -> Policy:
@@ -530,6 +568,7 @@ def from_document(doc: Any, source: str) -> Policy:
 
     ratios, min_composite, tie_break = _rounds_section(v, doc, level_ids, score_kinds)
     annual_review = _annual_review_section(v, doc, org_ids, level_ids)
+    committee = _committee_section(v, doc.get("committee"), level_ids)
 
     canonical_doc = json.loads(canonical(doc))
     return Policy(
@@ -543,7 +582,7 @@ def from_document(doc: Any, source: str) -> Policy:
         hash=hashlib.sha256(canonical(canonical_doc).encode()).hexdigest(), document=canonical_doc,
         kinds=kinds, sanctions=sanctions, publicity_days=publicity_days, appeal_days=appeal_days, ratios=ratios,
         round_min_composite=min_composite, tie_break=tie_break,
-        annual_review=annual_review,
+        annual_review=annual_review, committee=committee,
     )
 
 
@@ -649,3 +688,63 @@ def _annual_review_section(v: _V, doc: dict, org_ids: list[str], level_ids: list
         if (up or 0) + (down or 0) > 100:
             v.fail(f"{p}.tier_moves", f"up {up:g}% and down {down:g}% add up to more than 100%")
     return AnnualReview(scope, recompete, months, tuple(reasons), up, down)
+
+
+def _ratio(v: _V, value: Any, path: str) -> fractions.Fraction:
+    """A share above 0 and at most 1, written as a fraction ("2/3") or a number (0.67)."""
+    try:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError
+        ratio = fractions.Fraction(str(value).strip()).limit_denominator(1000)
+    except (ValueError, ZeroDivisionError):
+        v.fail(path, f"must be a share such as 2/3 or 0.67, not {value!r}")
+    if not 0 < ratio <= 1:
+        v.fail(path, f"must be above 0 and at most 1, not {value}")
+    return ratio
+
+
+def _committee_section(v: _V, doc: Any, level_ids: list[str]) -> Committee | None:
+    """`committee`: 管理小组, the holders of the committee role at the routed unit, deciding listed steps."""
+    if doc is None:
+        return None
+    c = v.mapping(doc, "committee", ("name", "steps"), ("sign", "pass_ratio"))
+    name = v.mapping(c["name"], "committee.name", ("zh", "en"))
+    sign = v.one_of(c.get("sign", "all"), "committee.sign", SIGN_MODES, "sign mode")
+    ratio = None
+    if c.get("pass_ratio") is not None:
+        if sign != "all":
+            v.fail("committee.pass_ratio", "needs sign: all (会签); with sign: any one member decides")
+        ratio = _ratio(v, c["pass_ratio"], "committee.pass_ratio")
+    steps = {}
+    v.mapping(c["steps"], "committee.steps", optional=COMMITTEE_STEPS)
+    if not c["steps"]:
+        v.fail("committee.steps", f"must name at least one of: {', '.join(COMMITTEE_STEPS)}")
+    for step, levels in c["steps"].items():
+        p = f"committee.steps.{step}"
+        for i, level in enumerate(v.seq(levels, p)):
+            v.one_of(level, f"{p}[{i}]", level_ids, "ladder level")
+        if len(set(levels)) != len(levels):
+            v.fail(p, "names a level twice")
+        steps[step] = tuple(levels)
+    return Committee(Named("committee", v.text(name["zh"], "committee.name.zh"),
+                           v.text(name["en"], "committee.name.en")), sign, ratio, steps)
+
+
+def _allowances_section(v: _V, doc: dict, ladder: list[dict]) -> dict[str, dict[int, float]]:
+    """`allowances: {LEVEL: AMOUNT | {TIER: AMOUNT}}`: the monthly level allowance (级别津贴), one amount for
+    every tier of the level or one per tier (every tier named); levels left out have none given."""
+    if doc.get("allowances") is None:
+        return {}
+    tiers_of = {lv["id"]: lv["tiers"] for lv in ladder}
+    section = v.mapping(doc["allowances"], "allowances", optional=tuple(tiers_of))
+    out: dict[str, dict[int, float]] = {}
+    for level, spec in section.items():
+        p = f"allowances.{level}"
+        if isinstance(spec, dict):
+            names = tuple(str(t) for t in range(1, tiers_of[level] + 1))
+            given = v.mapping({str(k): val for k, val in spec.items()}, p, required=names)
+            out[level] = {int(t): float(v.number(given[t], f"{p}.{t}", lo=0, hi=10_000_000)) for t in names}
+        else:
+            amount = float(v.number(spec, p, lo=0, hi=10_000_000))
+            out[level] = {t: amount for t in range(1, tiers_of[level] + 1)}
+    return out

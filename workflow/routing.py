@@ -49,7 +49,7 @@ def step_level_index(policy: Policy, target_level: str, step: str, exceptional: 
 def route(policy: Policy, employee: Person, target_level: str, step: str, exceptional: bool,
           excluded: dict[int, str], escalations: int = 0) -> Route:
     """Route a promotion step by the authority matrix (see route_at)."""
-    return route_at(policy, employee, policy.steps[step].role,
+    return route_at(policy, employee, policy.step_role(step, target_level),
                     step_level_index(policy, target_level, step, exceptional), excluded, step=step,
                     escalations=escalations, exceptional=exceptional)
 

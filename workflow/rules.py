@@ -292,12 +292,14 @@ def require_overdue(event) -> None:
 
 
 def last_signature(event) -> bool:
-    """或签: one decides. 会签: the step moves on when no other assignee is left to sign."""
+    """或签: one decides. 会签: the step moves on when no other assignee is left to sign; a committee with a
+    pass ratio when the approvals reach it; never while a signer added to the step (加签) is still to sign
+    (workflow/signing.py)."""
+    from .signing import completes_step    # signing reads the machines, which import this module
     ctx = _ctx(event)
-    step = ctx.policy.steps.get(event.state.name)
-    if step is None or step.sign == "any" or ctx.round_decision:   # a round's decision is one act
+    if ctx.round_decision:    # a round's decision is one act
         return True
-    return not any(a.duty == "decide" and a.person_id != ctx.actor.id for a in ctx.case.assignments)
+    return completes_step(ctx.case, ctx.policy, getattr(ctx, "signer", ctx.actor), event.state.name)
 
 
 def no_panel(event) -> bool:

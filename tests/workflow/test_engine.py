@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workflow import clock, engine, policy as policy_mod
+from workflow import attachments, clock, engine, policy as policy_mod
 from workflow.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from workflow.machines import rulebook
 from workflow.models import db, GradeHistory, Person, RoleAssignment
@@ -53,6 +53,8 @@ def state_at(walk, where):
     assert case.state == where
     return case
 
+
+STORED = attachments.Stored(filename="证书.pdf", content_type="application/pdf", size=10, sha256="a" * 64)
 
 # (state, action, actor, data) -> new state, or the refusal raised.
 TABLE = [
@@ -107,6 +109,35 @@ TABLE = [
     ("appeal_review", "sustain", "appr_b1", {"comment": "x"}, Forbidden),   # the rejecter does not hear it
     ("appeal_review", "withdraw", "emp", {}, "withdrawn"),
     ("withdrawn", "qualify", "appr_b1", {}, Conflict),
+    # 加签 (before or after oneself) and 退回 to a step the case passed (tests/workflow/test_idioms.py)
+    ("qualification_review", "add_signer", "appr_b1", {"person": "appr_r1", "position": "before"},
+     "qualification_review"),
+    ("qualification_review", "add_signer", "appr_b1", {"person": "appr_t1", "position": "after"}, Refused),
+    ("qualification_review", "add_signer", "appr_b1", {"person": "appr_r1", "position": "aside"}, Invalid),
+    ("qualification_review", "add_signer", "hr_b1", {"person": "appr_r1", "position": "after"}, Forbidden),
+    ("hr_approval", "send_back", "hr_b1", {"comment": "资格需复核", "to_step": "qualification_review"},
+     "qualification_review"),
+    ("hr_approval", "send_back", "hr_b1", {"comment": "x", "to_step": "panel_scoring"}, Refused),
+    ("hr_approval", "send_back", "hr_b1", {"to_step": "qualification_review"}, Refused),
+    ("qualification_review", "send_back", "appr_b1", {"comment": "x", "to_step": "qualification_review"},
+     Conflict),
+    # 附件 (a file already stored; tests/workflow/test_paper_and_attachments.py) and HR's paper panel score
+    ("qualification_review", "attach", "emp", {"file": STORED}, "qualification_review"),
+    ("qualification_review", "attach", "appr_b1", {}, Invalid),             # a JSON body names no stored file
+    ("qualification_review", "attach", "emp2", {"file": STORED}, Forbidden),
+    ("withdrawn", "attach", "emp", {"file": STORED}, Conflict),
+    ("panel_scoring", "score_for", "hr_b1", {"member": "panel1", "score": 70}, Refused),   # no panel yet
+    ("panel_scoring", "score_for", "panel1", {"member": "panel1", "score": 70}, Forbidden),
+    ("hr_approval", "score_for", "hr_b1", {"member": "panel1", "score": 70}, Conflict),
+    # 转办 within the authority matrix and 抄送 for information (tests/workflow/test_delegation.py)
+    ("qualification_review", "hand_over", "appr_b1", {"to": "appr_r1", "comment": "出差"}, "qualification_review"),
+    ("qualification_review", "hand_over", "appr_b1", {"to": "hr_b1", "comment": "出差"}, Refused),
+    ("qualification_review", "hand_over", "hr_b1", {"to": "appr_r1", "comment": "出差"}, Forbidden),
+    ("effective", "hand_over", "hr_b1", {"to": "hr_r1", "comment": "x"}, Conflict),
+    ("qualification_review", "copy", "appr_b1", {"to": "panel5"}, "qualification_review"),
+    ("effective", "copy", "hr_b1", {"to": "panel5"}, "effective"),
+    ("qualification_review", "copy", "emp", {"to": "panel5"}, Forbidden),
+    ("qualification_review", "copy", "appr_b1", {"to": "emp"}, Refused),
     ("qualification_review", "fly", "appr_b1", {}, NotFound),
     ("qualification_review", "scoring_complete", "appr_b1", {}, NotFound),
 ]

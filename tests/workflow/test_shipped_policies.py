@@ -48,6 +48,10 @@ def org(app, make_unit, make_person):
         make_person("sup", chain[-1], roles=[f"supervisor@{chain[-1].code}"])
         for username in PANEL:
             make_person(username, chain[0], roles=[f"panel@{chain[0].code}"])
+        if pol.committee is not None:     # 管理小组: three members at every unit above the team
+            for unit in chain[:-1]:
+                for i in range(1, 4):
+                    make_person(f"com{i}_{unit.level}", unit, roles=[f"committee@{unit.code}"])
         db.session.commit()
         return {"policy": pol, "team": chain[-1], "other_team": other_team, **{u.level: u for u in chain}}
     return build
@@ -73,7 +77,8 @@ def walk_to_hr(case, panel_scores=PANEL_SCORES) -> list[str]:
     """Qualify, form the panel, score; returns the org level that acted at each of the three steps (None for
     a panel the policy skips)."""
     levels = [case.step_unit.level]
-    act(case, "qualify", assignees(case)[0])
+    while case.state == "qualification_review":    # a committee decides by its members' votes
+        act(case, "qualify", assignees(case)[0])
     if case.state == "hr_approval":     # no panel for this level
         return levels + [None, case.step_unit.level]
     levels.append(case.step_unit.level)

@@ -12,7 +12,7 @@ from typing import Any
 
 from transitions import Machine
 
-from . import demotion, dismissal, probation, promotion
+from . import demotion, dismissal, idioms, probation, promotion
 
 
 @dataclass(frozen=True)
@@ -72,14 +72,19 @@ class Rulebook:
 
 
 def build(module: ModuleType) -> Rulebook:
-    machine = Machine(model=None, states=module.STATES, transitions=module.TRANSITIONS, initial=module.CREATED,
+    # 加签, 退回 and committee votes (idioms.py) come first: a vote or an awaited signature is tried before
+    # the kind's own decision that moves the case on.
+    transitions = [*idioms.transitions(module.KIND), *module.TRANSITIONS]
+    machine = Machine(model=None, states=module.STATES, transitions=transitions, initial=module.CREATED,
                       auto_transitions=False, send_event=True, queued=False, ignore_invalid_triggers=False)
     return Rulebook(
         kind=module.KIND, machine=machine, created=module.CREATED, states=tuple(module.STATES),
-        terminal=frozenset(module.TERMINAL), steps=dict(module.STEPS), actors=dict(module.ACTORS),
+        terminal=frozenset(module.TERMINAL), steps=dict(module.STEPS),
+        actors={**module.ACTORS, **idioms.actors(module.KIND)},
         automatic=tuple(module.AUTOMATIC), system_also=frozenset(module.SYSTEM_ALSO),
-        decisions=frozenset(module.DECISIONS), version_free=frozenset(module.VERSION_FREE),
-        transitions=tuple(module.TRANSITIONS), routes=dict(getattr(module, "ROUTES", {})),
+        decisions=frozenset(module.DECISIONS) | frozenset(idioms.decisions(module.KIND)),
+        version_free=frozenset(module.VERSION_FREE),
+        transitions=tuple(transitions), routes=dict(getattr(module, "ROUTES", {})),
         available_when=dict(getattr(module, "AVAILABLE_WHEN", {})),
         round_actions=frozenset(getattr(module, "ROUND_ACTIONS", ())),
         round_only=frozenset(getattr(module, "ROUND_ONLY", ())),

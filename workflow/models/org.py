@@ -6,7 +6,7 @@ from sqlalchemy.orm.util import identity_key
 
 from . import db
 
-ROLES = ("supervisor", "approver", "hr", "panel", "admin")
+ROLES = ("supervisor", "approver", "hr", "panel", "admin", "committee")   # committee: 管理小组 members
 
 
 class OrgUnit(db.Model):
@@ -56,7 +56,7 @@ class RoleAssignment(db.Model):
     __tablename__ = "role_assignments"
     __table_args__ = (
         UniqueConstraint("person_id", "role", "unit_id", name="uq_role_assignments_person_role_unit"),
-        CheckConstraint("role IN ('supervisor','approver','hr','panel','admin')", name="role_known"),
+        CheckConstraint("role IN ('supervisor','approver','hr','panel','admin','committee')", name="role_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
