@@ -13,6 +13,7 @@ from workflow import audit, authority, engine, reports
 from workflow.errors import Conflict, Forbidden, Invalid, NotFound, Refused, WorkflowError
 from workflow.models import db, Case, OrgUnit, Person
 
+from . import case_filters
 from .auth import authenticate, issue_token
 from .extensions import csrf
 from .serialize import case_json, me_json
@@ -157,15 +158,10 @@ def policy():
 
 @bp.get("/cases")
 def list_cases():
-    q = select(Case).where(authority.visible_filter(current_user)).order_by(Case.id.desc())
-    if request.args.get("kind"):
-        q = q.where(Case.kind == request.args["kind"])
-    if request.args.get("state"):
-        q = q.where(Case.state == request.args["state"])
-    if request.args.get("unit"):
-        unit = unit_by_code(request.args["unit"])
-        q = q.where(Case.employee_id.in_(select(Person.id).join(OrgUnit, Person.unit_id == OrgUnit.id)
-                                         .where(OrgUnit.path.startswith(unit.path))))
+    # kind, state, level, unit, direct, overdue: checked as on the page (web/case_filters.py).
+    _, pol = engine.active_policy()
+    q = case_filters.apply(select(Case).where(authority.visible_filter(current_user)).order_by(Case.id.desc()),
+                           case_filters.parse(request.args, pol))
     return paginate(q.options(*reports.case_full_options()), lambda c: case_json(c, current_user))
 
 
@@ -237,7 +233,10 @@ def pipeline():
         unit = min(viewable, key=lambda u: len(u.path))
     if not authority.can_view_unit(current_user, unit):
         raise NotFound(f"no unit '{unit.code}' in your scope")
-    return jsonify(reports.pipeline(unit, request.args.get("kind") or None))
+    kind = (request.args.get("kind") or "").strip() or None
+    if kind is not None and kind not in CASE_KINDS:
+        raise Invalid(f"kind must be one of {', '.join(CASE_KINDS)}", field="kind")
+    return jsonify(reports.pipeline(unit, kind, policy=engine.active_policy()[1]))
 
 
 @bp.get("/audit/verify")

@@ -12,7 +12,7 @@ from workflow.errors import Conflict, Forbidden, NotFound, Refused, WorkflowErro
 from workflow.machines import RULEBOOKS, rulebook
 from workflow.models import db, Case, OrgUnit, Person
 
-from . import rounds as round_pages, serialize
+from . import case_filters, rounds as round_pages, serialize
 from .forms import ApplyForm, FileForForm, action_form
 from .unit_of_work import decide, load_visible_case
 from .views import ACTIONS, STATES, active_policy, grade_label, label
@@ -59,28 +59,14 @@ def inbox():
                            overdue=lambda c: engine.is_overdue(c))
 
 
-def _unit_or_404(code: str) -> OrgUnit:
-    unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == code))
-    if unit is None:
-        abort(404)
-    return unit
-
-
 @bp.route("/cases/")
 def index():
-    """Every case the user may see, filtered by kind, state, target level and unit."""
-    args = {k: request.args.get(k, "").strip() for k in ("kind", "state", "level", "unit")}
-    q = select(Case).where(authority.visible_filter(current_user)).order_by(Case.id.desc())
-    if args["kind"]:
-        q = q.where(Case.kind == args["kind"])
-    if args["state"]:
-        q = q.where(Case.state == args["state"])
-    if args["level"]:
-        q = q.where(Case.target_level == args["level"])
-    if args["unit"]:
-        unit = _unit_or_404(args["unit"])
-        q = q.where(Case.employee_id.in_(select(Person.id).join(OrgUnit, Person.unit_id == OrgUnit.id)
-                                         .where(OrgUnit.path.startswith(unit.path))))
+    """Every case the user may see, filtered by kind, state, target level, unit (its subtree, or only the
+    people directly in it) and overdue (web/case_filters.py; a bad filter is a 400 saying which)."""
+    filters = case_filters.parse(request.args, active_policy())
+    args = {"kind": "", "state": "", "level": "", "unit": "", "direct": "", "overdue": "", **filters.args()}
+    q = case_filters.apply(select(Case).where(authority.visible_filter(current_user)).order_by(Case.id.desc()),
+                           filters)
     page = db.paginate(q.options(*reports.case_row_options()), per_page=PER_PAGE, max_per_page=PER_PAGE,
                        error_out=False)
     pol = active_policy()

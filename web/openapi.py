@@ -167,10 +167,17 @@ def schemas() -> dict[str, Any]:
         "EligibilityResult": eligibility,
         "Scores": scores,
         "Case": case,
-        "Pipeline": obj({"unit": STRING, "by_state": {"type": "object", "additionalProperties": INTEGER},
-                         "by_level": {"type": "object", "additionalProperties": {
-                             "type": "object", "additionalProperties": INTEGER}},
-                         "overdue": array(INTEGER)}),
+        "Pipeline": pipeline_schema(),
+        "LevelHeadcount": obj({
+            "count": INTEGER, "share": {**nullable(NUMBER), "description": "count / headcount (null: nobody)"},
+            "cap": {**nullable(NUMBER), "description": "the policy's hard cap, a share of headcount"},
+            "target": {**nullable(NUMBER), "description": "the policy's target share (shown, not enforced)"},
+            "places": {**nullable(INTEGER), "description": "floor(cap · headcount)"},
+            "target_count": {**nullable(INTEGER), "description": "target · headcount, rounded"},
+            "over_cap": {**BOOLEAN, "description": "more holders than the cap's places"}}),
+        "UnitHeadcount": obj({"headcount": INTEGER,
+                              "levels": {"type": "object", "additionalProperties": ref("LevelHeadcount")},
+                              "over_cap": array(STRING)}),
         "AuditReport": obj({"ok": BOOLEAN, "events": INTEGER, "first_bad": {"type": "object"}},
                            required=["ok", "events"]),
         "Quota": quota,
@@ -194,6 +201,41 @@ def schemas() -> dict[str, Any]:
         "RoundPage": page_of("Round"),
         "ReviewPage": page_of("Review"),
     }
+
+
+def pipeline_schema() -> dict[str, Any]:
+    """GET /pipeline: the HR dashboard's figures for a unit's subtree (workflow/reports.pipeline)."""
+    counts = {"type": "object", "additionalProperties": INTEGER}
+    by_level = {"type": "object", "additionalProperties": counts,
+                "description": "target level (`-` for none) -> state -> cases"}
+    return obj({
+        "unit": STRING,
+        "by_state": {**counts, "description": "state -> cases"},
+        "by_level": by_level,
+        "overdue": {**array(INTEGER), "description": "the open cases past their step's deadline"},
+        "units": {**array(obj({"code": STRING, "name": STRING, "level": STRING, "direct": BOOLEAN})),
+                  "description": "the unit (`direct`: the people directly in it) and its child units"},
+        "by_unit": {"type": "object", "additionalProperties": by_level,
+                    "description": "child unit code (the unit's own code: people directly in it) -> target "
+                                   "level -> state -> cases"},
+        "overdue_steps": {**array(obj({
+            "case": INTEGER, "kind": STRING, "state": STRING, "employee": STRING, "employee_name": STRING,
+            "step_unit": nullable(STRING), "deadline": DATE, "days_late": INTEGER,
+            "working_days_late": INTEGER})), "description": "the overdue cases, the most late first"},
+        "steps": {**array(obj({
+            "kind": STRING, "state": STRING,
+            "visits": {**INTEGER, "description": "times a case entered the step"},
+            "current": {**INTEGER, "description": "cases in the step now"},
+            "median_days": NUMBER, "slowest_days": NUMBER, "slowest_case": INTEGER,
+            "deadline_days": {**nullable(INTEGER), "description": "the policy's deadline, working days"}})),
+            "description": "time spent per step, from the audit events; a current step counts to today"},
+        "funnel": {**array(obj({"stage": {"type": "string", "enum": ["filed", "qualified", "hr_approval",
+                                                                     "approved", "effective"]},
+                                "cases": INTEGER})),
+                   "description": "promotions that reached each stage or a later one (empty for another kind)"},
+        "headcount": obj({"levels": array(STRING), "total": ref("UnitHeadcount"),
+                          "by_unit": {"type": "object", "additionalProperties": ref("UnitHeadcount")}}),
+    })
 
 
 def page_of(item: str) -> dict[str, Any]:
@@ -329,6 +371,7 @@ def query(name: str, description: str, schema: dict[str, Any] | None = None) -> 
 PAGING = [query("page", "page number, from 1",
                 {"type": "integer", "minimum": 1, "maximum": PAGE_NUMBER_MAX, "default": 1}),
           query("per_page", "rows per page (at most 500)", {"type": "integer", "minimum": 1, "default": 50})]
+FLAG = {"type": "string", "enum": ["1", "0", "true", "false", "yes", "no", "on", ""]}
 UNIT_FILTER = query("unit", "only the subtree of this unit code (404 if unknown or outside the caller's "
                             "scope)")
 
@@ -354,7 +397,10 @@ def paths() -> dict[str, Any]:
             "get": operation("listCases", "The cases the caller may see, newest first",
                              {200: json_answer("A page of cases.", ref("CasePage"))}, [400, 404],
                              tags=["cases"],
-                             params=[query("kind", "case kind"), query("state", "state"), UNIT_FILTER,
+                             params=[query("kind", "case kind"), query("state", "state"),
+                                     query("level", "target level (a level of the ladder)"), UNIT_FILTER,
+                                     query("direct", "with unit: only the people directly in it", FLAG),
+                                     query("overdue", "only open cases past their step's deadline", FLAG),
                                      *PAGING]),
             "post": operation("createCase", "File a case",
                               {201: json_answer("The new case.", ref("Case"))}, [403, 404, 409, 422],
@@ -380,10 +426,11 @@ def paths() -> dict[str, Any]:
             "listPublicity", "The promotions in publicity (公示) the caller may see",
             {200: json_answer("A page of cases.", ref("CasePage"))}, [400], tags=["cases"], params=PAGING)},
         "/pipeline": {"get": operation(
-            "getPipeline", "Counts by state and level, and the overdue cases, of a unit's subtree",
-            {200: json_answer("The pipeline.", ref("Pipeline"))}, [403, 404], tags=["hr"],
+            "getPipeline", "The HR dashboard of a unit's subtree: counts by state, level and child unit, "
+                           "time per step, the overdue steps, the promotion funnel, headcount against the policy",
+            {200: json_answer("The pipeline.", ref("Pipeline"))}, [400, 403, 404], tags=["hr"],
             params=[query("unit", "unit code (default: the caller's highest HR, approver or admin unit)"),
-                    query("kind", "case kind")])},
+                    query("kind", "case kind", {"type": "string", "enum": list(CASE_KINDS)})])},
         "/audit/verify": {"get": operation(
             "verifyAudit", "Check every audit chain (admin or HR at the root unit)",
             {200: json_answer("The report.", ref("AuditReport"))}, [403], tags=["hr"])},

@@ -178,6 +178,15 @@ MATRIX: dict[tuple[str, str], Entry] = {
         Probe("/hr/pipeline", among(PIPELINE, 200, 403, 302)),
         Probe("/hr/pipeline?unit=B1", among(UNIT_B1, 200, 404, 302)),
         Probe("/hr/pipeline?unit=NOWHERE", codes(404, anonymous=302))),
+    # The dashboard's charts: the page's own answers, as SVG images.
+    ("/hr/pipeline/funnel.svg", "GET"): entry(
+        Probe("/hr/pipeline/funnel.svg", among(PIPELINE, 200, 403, 302)),
+        Probe("/hr/pipeline/funnel.svg?unit=B1", among(UNIT_B1, 200, 404, 302)),
+        Probe("/hr/pipeline/funnel.svg?unit=NOWHERE", codes(404, anonymous=302))),
+    ("/hr/pipeline/grades.svg", "GET"): entry(
+        Probe("/hr/pipeline/grades.svg", among(PIPELINE, 200, 403, 302)),
+        Probe("/hr/pipeline/grades.svg?unit=B1", among(UNIT_B1, 200, 404, 302)),
+        Probe("/hr/pipeline/grades.svg?unit=NOWHERE", codes(404, anonymous=302))),
     ("/lifecycle/open", "GET"): entry(Probe("/lifecycle/open", among(HR | {"supervisor"}, 200, 403, 302))),
     ("/lifecycle/open", "POST"): entry(Probe("/lifecycle/open", among(HR | {"supervisor"}, 400, 403, 302),
                                              {"kind": "demotion", "employee": ""})),

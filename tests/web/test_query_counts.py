@@ -29,12 +29,15 @@ PAGES = [
     ("hr_b1", "/cases/"), ("hr_b1", "/cases/?kind=promotion&unit=B1&level=senior"),
     ("hr_b1", "/cases/?state=panel_scoring"),
     ("hr_b1", "/hr/pipeline?unit=B1"), ("hr_hq", "/hr/pipeline?unit=HQ&kind=promotion"),
+    ("hr_r1", "/hr/pipeline?unit=R1"), ("hr_b1", "/hr/pipeline/funnel.svg?unit=B1"),
+    ("hr_hq", "/hr/pipeline/grades.svg?unit=HQ"), ("hr_b1", "/cases/?unit=B1&overdue=1&direct=0"),
     ("hr_b1", "/publicity"), ("emp", "/publicity"), ("hr_b1", "/rounds/"), ("hr_b1", "/reviews/"),
     ("admin", "/admin/people"), ("admin", "/admin/people?role=panel"), ("serial", "/"),
 ]
 APIS = [
     ("appr_b1", "/inbox"), ("hr_b1", "/inbox"), ("hr_b1", "/cases"),
     ("hr_b1", "/cases?kind=promotion&unit=B1"), ("hr_b1", "/pipeline?unit=B1"), ("hr_b1", "/publicity"),
+    ("hr_hq", "/pipeline?unit=HQ"), ("hr_b1", "/cases?unit=T1&direct=1&overdue=1&level=senior"),
     ("emp", "/publicity"), ("hr_b1", "/rounds"), ("hr_b1", "/reviews"),
 ]
 
