@@ -183,6 +183,16 @@ class Policy:
     round_min_composite: float | None = None                      # rounds: nobody below it is promoted
     tie_break: tuple[str, ...] = TIE_BREAK_KEYS                   # rounds: the ranking order
     annual_review: AnnualReview | None = None                     # None: the policy runs no annual review
+    # 级别津贴: the monthly level allowance per level and tier; a level left out has none given
+    allowances: dict[str, dict[int, float]] = field(default_factory=dict)
+
+    def allowance(self, grade: str | None) -> float | None:
+        """The monthly level allowance of a grade (`LEVEL-TIER`), or None where the policy names none."""
+        if not grade:
+            return None
+        level, _sep, tier = grade.rpartition("-")
+        per_tier = self.allowances.get(level)
+        return per_tier.get(int(tier)) if per_tier is not None and tier.isdigit() else None
     committee: Committee | None = None                            # 管理小组 deciding some promotion steps
 
     def cap(self, level: str) -> float | None:
@@ -300,6 +310,8 @@ class Policy:
                 **({"tier_moves": {"up": self.annual_review.tier_up, "down": self.annual_review.tier_down}}
                    if self.annual_review.tier_up or self.annual_review.tier_down else {})},
             "appeal": None if self.appeal_days is None else {"days": self.appeal_days},
+            **({"allowances": {lv: {str(t): a for t, a in tiers.items()} for lv, tiers in self.allowances.items()}}
+               if self.allowances else {}),
             "committee": None if self.committee is None else {
                 "name": {"zh": self.committee.name.zh, "en": self.committee.name.en}, "role": COMMITTEE_ROLE,
                 "sign": self.committee.sign,
@@ -432,7 +444,7 @@ def _join(path: str, key: str) -> str:
 TOP_KEYS_REQUIRED = ("policy", "version", "name", "org_levels", "education", "ladder", "steps", "authority",
                      "eligibility", "scoring")
 TOP_KEYS_OPTIONAL = ("exceptional", "scores", "effective", "calendar", "probation", "demotion", "dismissal",
-                     "misconduct", "publicity", "ratios", "rounds", "annual_review", "appeal",
+                     "misconduct", "publicity", "ratios", "rounds", "annual_review", "appeal", "allowances",
                      "committee")
 
 
@@ -568,6 +580,7 @@ def from_document(doc: Any, source: str) -> Policy:
 
     ratios, min_composite, tie_break = _rounds_section(v, doc, level_ids, score_kinds)
     annual_review = _annual_review_section(v, doc, org_ids, level_ids)
+    allowances = _allowances_section(v, doc, ladder)
     committee = _committee_section(v, doc.get("committee"), level_ids)
 
     canonical_doc = json.loads(canonical(doc))
@@ -582,7 +595,7 @@ def from_document(doc: Any, source: str) -> Policy:
         hash=hashlib.sha256(canonical(canonical_doc).encode()).hexdigest(), document=canonical_doc,
         kinds=kinds, sanctions=sanctions, publicity_days=publicity_days, appeal_days=appeal_days, ratios=ratios,
         round_min_composite=min_composite, tie_break=tie_break,
-        annual_review=annual_review, committee=committee,
+        annual_review=annual_review, committee=committee, allowances=allowances,
     )
 
 
