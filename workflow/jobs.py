@@ -22,6 +22,7 @@ from sqlalchemy import and_, or_, select, update
 
 from . import batch, clock
 from .errors import Conflict, NotFound, WorkflowError
+from .i18n import _l
 from .models import db, Person
 from .models.jobs import Job, JobFile
 
@@ -132,7 +133,7 @@ def run(job: Job, worker: str, progress: Progress | None = None) -> Job:
         return db.session.get(Job, job_id, populate_existing=True)
     except WorkflowError as exc:
         db.session.rollback()
-        return _finish(job_id, worker, "failed", error=exc.message, details=exc.details, progress=progress)
+        return _finish(job_id, worker, "failed", error=str(exc.message), details=exc.details, progress=progress)
     except Exception as exc:      # a job must end, never hang as running: record it, log the traceback
         db.session.rollback()
         log.exception("job %s (%s) failed", job_id, job.kind)
@@ -196,7 +197,7 @@ def retry(job: Job) -> Job:
     """Queue a failed job again (its cause fixed: a role granted, a file corrected in place); it resumes at
     the progress it committed, so what its chunks did is not done twice. Flushes; the caller commits."""
     if job.status != "failed":
-        raise Conflict(f"job {job.id} is {job.status}; only a failed job is retried")
+        raise Conflict(_l("job %(job)s is %(status)s; only a failed job is retried", job=job.id, status=job.status))
     job.status, job.error, job.finished_at = "queued", None, None
     job.claimed_by = job.heartbeat_at = None
     if job.result and "details" in job.result:
@@ -208,7 +209,7 @@ def retry(job: Job) -> Job:
 def get(job_id: int) -> Job:
     job = db.session.get(Job, job_id)
     if job is None:
-        raise NotFound(f"no job {job_id}")
+        raise NotFound(_l("no job %(job)s", job=job_id))
     return job
 
 
