@@ -27,7 +27,7 @@ from workflow.models import db, Case, Person
 from workflow.models.jobs import Job
 
 from . import uploads
-from .api import bp as api_bp, body, paginate
+from .api import bp as api_bp, body, paginate, unit_in_body
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 PER_PAGE = 25
@@ -145,6 +145,7 @@ def api_review():
     whose result names the stored review; for a whole bank, where `POST /reviews` would hold one request
     and one transaction for every case it opens."""
     data = body()
+    unit_in_body(data)     # a unit out of the caller's sight is 404, as for `POST /reviews`
     return _accepted(start("annual_review", {"unit": data.get("unit"), "period": data.get("period")},
                            current_user))
 

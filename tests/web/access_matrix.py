@@ -318,7 +318,8 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("/api/v1/jobs/imports", "POST"): entry(Probe("/api/v1/jobs/imports", among({"admin"}, 400, 403, 401))),
     # The annual review as a job: HR at the unit or above (as POST /reviews); a bad year is then 400.
     ("/api/v1/jobs/reviews", "POST"): entry(
-        Probe("/api/v1/jobs/reviews", among({"hr_in", "admin"}, 400, 403, 401), {"unit": "B1", "period": "x"})),
+        Probe("/api/v1/jobs/reviews", {**among(UNIT_B1, 400, 404, 401), "approver_in": 403},
+              {"unit": "B1", "period": "x"})),
     # Only a failed job is queued again: the queued one the matrix holds answers 409 to those who see it.
     ("/api/v1/jobs/<int:job_id>/retry", "POST"): entry(
         Probe("/api/v1/jobs/{job}/retry", among({"hr_in", "admin"}, 409, 404, 401), {})),

@@ -163,6 +163,7 @@ def test_a_review_job_through_the_api(app, api, bank, make_person):
     from tests.workflow.test_review import managers
     managers(make_person, "T1", "senior-3", list(range(99, 59, -2)), "s")
     err(api("appr_b1").post("/jobs/reviews", {"unit": "B1", "period": "2025"}), 403)
+    err(api("appr_t1").post("/jobs/reviews", {"unit": "B1", "period": "2025"}), 404)   # above their sight
     err(api("hr_b1").post("/jobs/reviews", {"unit": "NOPE", "period": "2025"}), 404)
     err(api("hr_b1").post("/jobs/reviews", {"unit": "B1", "period": "soon"}), 400)
     job = ok(api("hr_b1").post("/jobs/reviews", {"unit": "B1", "period": "2025"}), 202)
