@@ -1,5 +1,8 @@
 """Fixtures: an app per test on a fresh database (SQLite file, or TEST_DATABASE_URL for PostgreSQL),
-a small bank org tree, factories that return callables, and an API client helper."""
+a small bank org tree, factories that return callables, and an API client helper.
+
+Run in parallel (`pytest -n auto`), each worker of pytest-xdist gets a PostgreSQL database of its own,
+TEST_DATABASE_URL's name plus the worker's (created when missing): the tests empty their database's tables."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,7 +11,7 @@ import os
 import pytest
 from flask import g
 from flask.testing import FlaskClient
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, make_url, text
 from werkzeug.security import generate_password_hash
 
 from web import create_app
@@ -16,6 +19,28 @@ from web.config import TestingConfig
 from workflow import clock, engine, policy as policy_mod
 from workflow.models import db, OrgUnit, Person, RoleAssignment, Score
 
+
+
+def _worker_database(url: str | None, worker: str | None) -> str | None:
+    """The PostgreSQL database of this xdist worker (created if missing); the URL itself without xdist."""
+    if not url or not worker:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}) is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+if os.environ.get("TEST_DATABASE_URL"):
+    # Test modules read TEST_DATABASE_URL too (migrations, races, the generator): they see the worker's.
+    os.environ["TEST_DATABASE_URL"] = _worker_database(os.environ["TEST_DATABASE_URL"],
+                                                       os.environ.get("PYTEST_XDIST_WORKER"))
 TODAY = dt.date(2026, 3, 2)   # a Monday
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 PASSWORD = "secret-pass"
