@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import ForeignKey, String, Integer, Float, Date, DateTime, Boolean, CheckConstraint, Index
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -43,6 +44,11 @@ class Person(db.Model):
     # Head of the person's own audit chain (grade changes made outside a case, e.g. by import).
     audit_version: Mapped[int] = mapped_column(Integer, default=0)
     audit_head: Mapped[str | None] = mapped_column(String(64))
+    # Notifications by e-mail: the address (none: in-app only), whether the person wants them, and the
+    # language they are written in (None: Chinese).
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_notifications: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    language: Mapped[str | None] = mapped_column(String(8))
 
     unit: Mapped[OrgUnit] = relationship()
     roles: Mapped[list["RoleAssignment"]] = relationship(  # noqa: F821
