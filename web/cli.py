@@ -17,9 +17,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
 from workflow import audit, clock, demo as demo_mod, directory, engine, importing, policy as policy_mod
-from workflow import invariants, jobs, review, ticking
+from workflow import invariants, jobs, notify, review, ticking
 from workflow.errors import Conflict, WorkflowError
 from workflow.models import db, Case, OrgUnit, Review
+
+from . import mail
 
 MAX_PROBLEMS_SHOWN = 200
 
@@ -178,12 +180,25 @@ def worker(once: bool, poll: float) -> None:
             time.sleep(max(poll, 1.0))
             continue
         if job is None:
+            _send_mail()         # an idle worker empties the e-mail outbox
             if once:
                 return
             time.sleep(max(poll, 0.1))
             continue
         what = f": {job.error}" if job.error else ""
         click.echo(f"job {job.id} ({job.kind}): {job.status}, {job.done}/{job.total}{what}")
+
+
+def _send_mail() -> None:
+    try:
+        mailed = mail.send_outbox(say=lambda line: click.echo(line, err=True))
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        click.echo(f"mail: database error: {first}", err=True)
+        return
+    if mailed["sent"] or mailed["failed"]:
+        click.echo(f"mail: {mailed['sent']} sent, {mailed['retry']} to retry, {mailed['failed']} failed")
 
 
 @click.command("import-scores")
@@ -273,11 +288,32 @@ def tick(today: dt.date | None) -> None:
     today = clock.today()
     done, skipped, failed = run_tick(today, click.echo, lambda line: click.echo(line, err=True))
     click.echo(f"tick {today.isoformat()}: {done} done, {skipped} skipped, {failed} failed")
+    reminded = run_reminders(today, current_app.config["REMINDER_DAYS"])
+    mailed = mail.send_outbox(say=lambda line: click.echo(line, err=True))
+    click.echo(f"reminders: {reminded} written; mail: {mailed['sent']} sent, {mailed['retry']} to retry, "
+               f"{mailed['failed']} failed, {mailed['skipped']} not wanted")
     if failed:
         raise click.exceptions.Exit(1)
 
 
 TICK_RETRIES = 5
+
+
+def run_reminders(today: dt.date, lead_days: int) -> int:
+    """The deadline reminders due today (workflow/notify.remind), one transaction per case; a case another
+    tick reminded at the same moment fails on the reminders' unique key and is left to it."""
+    written = 0
+    ids = notify.reminder_candidates(today, lead_days)
+    db.session.rollback()
+    for case_id in ids:
+        try:
+            case = db.session.get(Case, case_id, populate_existing=True)
+            n = notify.remind(case, today, lead_days) if case is not None else 0
+            db.session.commit()
+            written += n
+        except (IntegrityError, OperationalError):
+            db.session.rollback()
+    return written
 
 
 def run_tick(today: dt.date, say=lambda line: None, complain=lambda line: None) -> tuple[int, int, int]:
