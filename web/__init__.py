@@ -81,6 +81,8 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(diagrams.bp)
     app.register_blueprint(jobs.bp)
+    from . import delegation
+    app.register_blueprint(delegation.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
     views.init_app(app)

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
 
-from workflow import authority, clock, engine, reports, routing, signing
+from workflow import authority, clock, delegation, engine, reports, routing, signing
 from workflow.errors import Conflict, Forbidden, NotFound, Refused, WorkflowError
 from workflow.machines import RULEBOOKS, rulebook
 from workflow.models import db, Case, OrgUnit, Person
@@ -23,8 +23,9 @@ PER_PAGE = 25
 ACTION_ORDER = ["qualify", "open_evaluation", "evaluate", "confirm", "confirm_grounds", "uphold", "approve",
                 "final_approve", "make_effective", "assign_panel", "score", "supervisor_score", "resubmit",
                 "appeal", "object", "accept_transfer", "extend", "retain", "overturn", "fail", "return",
-                "reject", "send_back", "add_signer", "withdraw", "declare_conflict"]
-SECONDARY = {"fail", "return", "reject", "withdraw", "declare_conflict", "add_signer", "send_back"}
+                "reject", "send_back", "add_signer", "withdraw", "declare_conflict", "hand_over", "copy"]
+SECONDARY = {"fail", "return", "reject", "withdraw", "declare_conflict", "hand_over", "copy", "add_signer",
+             "send_back"}
 
 
 @bp.before_request
@@ -54,7 +55,8 @@ def inbox():
     q = reports.assigned_query(current_user).options(*reports.case_row_options())
     page = db.paginate(q, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
     duties = reports.duties_of(current_user, [c.id for c in page.items])
-    items = [{"case": c, "duties": duties[c.id]} for c in page.items]
+    on_behalf = delegation.on_behalf_by_case(current_user, [c.id for c in page.items])
+    items = [{"case": c, "duties": duties[c.id], "on_behalf": on_behalf.get(c.id, [])} for c in page.items]
     return render_template("cases/inbox.html", items=items, page=page, today=clock.today(),
                            overdue=lambda c: engine.is_overdue(c))
 

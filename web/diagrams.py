@@ -47,6 +47,8 @@ GUARDS = {
     "require_signer": _l("names a signer who may act on this step"),
     "require_passed_step": _l("a step the case passed through"),
     "names_the_step": _l("the step named"),
+    "require_hand_over": _l("to a holder of the same role at the step's unit or above, without a conflict"),
+    "require_copy": _l("names someone the case was not copied to"),
 }
 
 

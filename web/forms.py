@@ -251,8 +251,74 @@ class SendBackForm(ActionForm):
         return {"to_step": self.to_step.data, "comment": self.comment.data or ""}
 
 
+class HandOverForm(ActionForm):
+    """转办: the person who takes over the task (same role at the step's unit or above) and why."""
+    to = StringField(_l("Hand over to (username)"), validators=[DataRequired(_l("Name the person."))],
+                     description=_l("They must hold your role at this step's unit or above it, and have no "
+                                    "conflict on the case."))
+    comment = TextAreaField(_l("Reason"), validators=[DataRequired(_l("Please say why."))], render_kw={"rows": 2})
+
+    def engine_data(self) -> dict:
+        return {"to": (self.to.data or "").strip(), "comment": self.comment.data or ""}
+
+
+class CopyForm(ActionForm):
+    """抄送: who reads the case, for information only."""
+    to = StringField(_l("Copy to (username)"), validators=[DataRequired(_l("Name the person."))],
+                     description=_l("They will see the case and cannot act on it."))
+    comment = TextAreaField(_l("Note"), validators=[Length(max=2000)], render_kw={"rows": 2})
+
+    def engine_data(self) -> dict:
+        return {"to": (self.to.data or "").strip(), "comment": self.comment.data or ""}
+
+
+class AddSignerForm(ActionForm):
+    """加签: a signer added to this step, before oneself (they sign first) or after (they sign after you)."""
+    person = StringField(_l("Signer to add (username)"), validators=[DataRequired(_l("Name the person."))],
+                         description=_l("They must hold your role for this step at its unit or above it, and "
+                                        "have no conflict on the case."))
+    position = SelectField(_l("Order"), validators=[DataRequired()])
+    comment = TextAreaField(_l("Note"), validators=[Length(max=2000)], render_kw={"rows": 2})
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.position.choices = [("before", _l("Before me: they sign first, then the step comes back to me")),
+                                 ("after", _l("After me: they sign once I have signed"))]
+
+    def engine_data(self) -> dict:
+        return {"person": (self.person.data or "").strip(), "position": self.position.data,
+                "comment": self.comment.data or ""}
+
+
+class SendBackForm(ActionForm):
+    """退回: back to an earlier step the case passed through, with the reason."""
+    to_step = SelectField(_l("Back to the step"), validators=[DataRequired(_l("Choose the step."))])
+    comment = TextAreaField(_l("Reason"), validators=[DataRequired(_l("Please say why."))], render_kw={"rows": 2})
+
+    def offer(self, case) -> None:
+        from workflow.signing import send_back_targets
+        self.to_step.choices = [(s, STATES.get(s, s)) for s in send_back_targets(case)]
+
+    def engine_data(self) -> dict:
+        return {"to_step": self.to_step.data, "comment": self.comment.data or ""}
+
+
+class DelegationForm(FlaskForm):
+    """代理: a colleague acts for me on my approver and HR duties between two dates."""
+    delegate = StringField(_l("Colleague (username)"), validators=[DataRequired(_l("Name the colleague."))])
+    starts_on = DateField(_l("From"), validators=[InputRequired(_l("Enter a date."))])
+    ends_on = DateField(_l("Until (included)"), validators=[InputRequired(_l("Enter a date."))])
+    comment = TextAreaField(_l("Comment"), validators=[Length(max=2000)], render_kw={"rows": 2})
+    submit = SubmitField(_l("Delegate"))
+
+
+class RevokeDelegationForm(FlaskForm):
+    comment = StringField(_l("Reason"), validators=[Length(max=2000)])
+    submit = SubmitField(_l("Revoke"))
+
+
 ACTION_FORMS = {
-    "add_signer": AddSignerForm, "send_back": SendBackForm,
+    "hand_over": HandOverForm, "copy": CopyForm, "add_signer": AddSignerForm, "send_back": SendBackForm,
     "return": ReasonRequiredForm, "reject": ReasonRequiredForm, "resubmit": ResubmitForm,
     "assign_panel": PanelForm, "score": ScoreForm, "supervisor_score": ScoreForm,
     "declare_conflict": ReasonRequiredForm, "qualify": CommentForm, "approve": CommentForm,

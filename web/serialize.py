@@ -5,7 +5,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from workflow import authority, clock, engine, signing
+from workflow import authority, clock, delegation, engine, signing
 from workflow.models import Case, Person
 
 ROUTING_SENTENCES = {
@@ -95,4 +95,7 @@ def case_json(case: Case, viewer: Person) -> dict[str, Any]:
         "send_back_to": signing.send_back_targets(case),
         "events": [event_json(ev, hide, not objector_visible(viewer, case, ev)) for ev in case.events],
         "created_at": case.created_at.isoformat() + "Z",
+        "copied_to": [c.person.username for c in case.copies],
+        "acting_for": [{"principal": a["principal"].username, "delegate": a["delegate"].username,
+                        "until": a["until"].isoformat()} for a in delegation.acting_on(case)] if not case.closed else [],
     }

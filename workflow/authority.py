@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, false, or_, select
 
+from . import delegation
 from .errors import Forbidden
 from .machines import Rulebook
-from .models import Case, CaseAssignee, Event, OrgUnit, PanelMember, Person, Review, Round
+from .models import Case, CaseAssignee, CaseCopy, Event, OrgUnit, PanelMember, Person, Review, Round
 
 SUBTREE_VIEWERS = ("hr", "approver", "supervisor", "admin")
 
@@ -29,7 +30,16 @@ def can(actor: Person | None, case: Case, action: str, rb: Rulebook,
         round_decision: bool = False) -> Decision:
     """May `actor` (None: the system) take `action` on `case` in its current state? `round_decision`: the
     action is taken by the decision of the case's round (workflow/rounds.py), the only way to take the
-    round actions (approve, not_select) on a round's case."""
+    round actions (approve, not_select) on a round's case. A copy (抄送) gives no authority: a recipient whom
+    nothing else allows is told the case was copied to them for information only."""
+    decision = _can(actor, case, action, rb, round_decision)
+    if not decision and actor is not None and delegation.is_copied_to(actor, case):
+        return Decision(False, f"case {case.id} was copied to you for information only: you cannot "
+                               f"{action} it ({decision.reason})")
+    return decision
+
+
+def _can(actor: Person | None, case: Case, action: str, rb: Rulebook, round_decision: bool) -> Decision:
     if actor is None:
         return Decision(action in rb.system_also or action in rb.automatic, "only people take this action")
     if round_decision or (action in rb.round_actions and case.round_id is not None):
@@ -66,12 +76,22 @@ def can(actor: Person | None, case: Case, action: str, rb: Rulebook,
         if any(a.person_id == actor.id for a in case.assignments):
             return Decision(True)
         return Decision(False, "only a current assignee may declare a conflict on this step")
+    if duty == "hand_over":
+        why = delegation.hand_over_refusal(actor, case)
+        return Decision(why is None, why or "")
+    if duty == "copy":
+        why = delegation.copy_refusal(actor, case)
+        return Decision(why is None, why or "")
     mine = [a for a in case.assignments if a.person_id == actor.id and a.duty == duty]
     if mine:
         if any(holds_assignment(actor, a) for a in mine):
             return Decision(True)
         return Decision(False, f"you no longer hold {mine[0].role}"
                                f"{'@' + mine[0].unit.code if mine[0].unit else ''}; the step is being rerouted")
+    if duty in delegation.DELEGABLE_DUTIES:   # a delegate acts for an assignee (代理), on the dates
+        held, why = delegation.acting_for(actor, case, duty, rb.steps.get(case.state, case.state))
+        if held is not None or why:
+            return Decision(held is not None, why or "")
     if duty == "panel" and any(s.scorer_id == actor.id and s.component == "panel" for s in case.scores):
         return Decision(False, "you have already scored this case")
     names = ", ".join(p.username for p in case.assignee_people(duty)) or "nobody"
@@ -134,10 +154,30 @@ def capacity(actor: Person | None, case: Case, action: str, rb: Rulebook,
     if duty == "initiator":
         ra = hr_assignment_over(actor, case.employee.unit) or supervisor_assignment_over(actor, case.employee.unit)
         return (ra.role, ra.unit.code) if ra else (None, None)
+    if duty == "copy" and not any(a.person_id == actor.id for a in case.assignments):
+        ra = hr_assignment_over(actor, case.employee.unit)
+        return ("hr", ra.unit.code) if ra else (None, None)
     for a in case.assignments:
-        if a.person_id == actor.id and (duty in ("any_assignee", a.duty)):
+        if a.person_id == actor.id and (duty in ("any_assignee", "hand_over", "copy", a.duty)):
             return a.role, a.unit.code if a.unit else None
+    principal = acting_for(actor, case, action, rb)
+    if principal is not None:   # on behalf of: the principal's capacity; the event names both
+        a = next(a for a in case.assignments if a.person_id == principal.id and a.duty == duty)
+        return a.role, a.unit.code if a.unit else None
     return None, None
+
+
+def acting_for(actor: Person | None, case: Case, action: str, rb: Rulebook,
+               round_decision: bool = False) -> Person | None:
+    """The assignee on whose behalf `actor` takes `action` (a delegation in force), or None when they act
+    in their own right."""
+    duty = rb.actors.get(action)
+    if actor is None or round_decision or duty not in delegation.DELEGABLE_DUTIES:
+        return None
+    if any(a.person_id == actor.id and a.duty == duty for a in case.assignments):
+        return None
+    held, _why = delegation.acting_for(actor, case, duty, rb.steps.get(case.state, case.state))
+    return held.person if held is not None else None
 
 
 # --- filing and visibility ---------------------------------------------------------------------------
@@ -175,6 +215,8 @@ def visible_filter(person: Person):
         Case.id.in_(select(CaseAssignee.case_id).where(CaseAssignee.person_id == person.id)),
         Case.id.in_(select(PanelMember.case_id).where(PanelMember.person_id == person.id)),
         Case.id.in_(select(Event.case_id).where(Event.actor_id == person.id)),
+        Case.id.in_(select(CaseCopy.case_id).where(CaseCopy.person_id == person.id)),
+        Case.id.in_(delegation.delegated_case_ids(person)),
     ]
     if person.status != "dismissed":   # 公示 is for the people working in the approving unit
         conds.append(and_(Case.state == "publicity",
@@ -199,6 +241,8 @@ def can_see(person: Person, case: Case) -> bool:
     if any(a.person_id == person.id for a in case.assignments) or any(m.person_id == person.id for m in case.panel):
         return True
     if any(u.contains(case.employee.unit) for u in _subtree_units(person)):
+        return True
+    if delegation.is_copied_to(person, case) or delegation.acting_on_case(person, case):
         return True
     return any(ev.actor_id == person.id for ev in case.events)
 

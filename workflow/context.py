@@ -20,6 +20,12 @@ class ActionContext:
     event_data: dict[str, Any] = field(default_factory=dict)   # what the audit event records
     reroute: bool = False                # the step's assignees must be computed again
     round_decision: bool = False         # taken by a round's decision (workflow/rounds.py)
+    on_behalf_of: Person | None = None   # the assignee for whom a delegate acts (workflow/delegation.py)
+
+    @property
+    def signer(self) -> Person | None:
+        """Whose signature the action gives: the principal when a delegate acts, else the actor."""
+        return self.on_behalf_of or self.actor
 
     @property
     def comment(self) -> str:

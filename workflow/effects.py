@@ -38,7 +38,7 @@ def record_signature(event) -> None:
     """With `sign: all`, a committee or an added signer (加签), each signs in turn; the step moves on with the
     last signature. Who signs next is routed afresh (an added signer may be due now)."""
     ctx = ctx_of(event)
-    _drop_duty(ctx, "decide", ctx.actor.id)
+    _drop_duty(ctx, "decide", ctx.signer.id)
     ctx.event_data["partial"] = True
     ctx.reroute = True
 

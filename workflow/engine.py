@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import inspect as sa_inspect, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, authority, clock, policy as policy_mod, routing, rules, signing
+from . import audit, authority, clock, delegation, policy as policy_mod, routing, rules, signing
 from .context import ActionContext
 from .errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from .machines import Rulebook, rulebook
@@ -288,6 +288,9 @@ def fire(case: Case, action: str, actor: Person | None, data: dict[str, Any] | N
     ctx = ActionContext(case=case, action=action, actor=actor, policy=pol, today=today or clock.today(),
                         data=dict(data or {}), round_decision=round_decision)
     role, unit = authority.capacity(actor, case, action, rb, round_decision)
+    ctx.on_behalf_of = authority.acting_for(actor, case, action, rb, round_decision)
+    if ctx.on_behalf_of is not None:   # a delegate acts in the principal's capacity (workflow/delegation.py)
+        ctx.event_data.update(on_behalf_of=ctx.on_behalf_of.username, on_behalf_of_id=ctx.on_behalf_of.id)
     from_state = case.state
     # A committee member's vote is counted in its event (管理小组: members, needed, approvals, rejections).
     votes = None if round_decision or actor is None else signing.tally(case, pol, signing.signer_of(ctx), action)
@@ -306,6 +309,8 @@ def fire(case: Case, action: str, actor: Person | None, data: dict[str, Any] | N
     with db.session.no_autoflush:
         if case.state != from_state or ctx.reroute:
             _route_state(case, rb, pol, ctx.today, entering=case.state != from_state)
+            if case.state == from_state:
+                delegation.reapply_hand_overs(case)   # 转办 in this step outlives its rerouting
         case.updated_at = clock.now()
         for auto in rb.automatic:
             if rb.can_fire(case.state, auto):
@@ -352,6 +357,8 @@ def exclusions(case: Case, step: str | None) -> dict[int, str]:
     for ev in case.events if step else ():
         if ev.data.get("decision") and ev.data.get("step") != step and ev.actor_id:
             excluded.setdefault(ev.actor_id, "conflict")
+            if ev.data.get("on_behalf_of_id"):   # a delegate's decision binds its principal too
+                excluded.setdefault(ev.data["on_behalf_of_id"], "conflict")
     return excluded
 
 

@@ -12,9 +12,10 @@ from decimal import Decimal
 from sqlalchemy import and_, case as sql_case, exists, func, literal, not_, or_, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
-from . import clock
+from . import clock, delegation
 from .machines import RULEBOOKS
-from .models import db, Case, CaseAssignee, CaseScore, Event, OrgUnit, PanelMember, Person, RoleAssignment
+from .models import (db, Case, CaseAssignee, CaseCopy, CaseScore, Delegation, Event, OrgUnit, PanelMember,
+                     Person, RoleAssignment)
 from .policy import Policy
 
 
@@ -22,7 +23,8 @@ def case_row_options() -> tuple:
     """What a list row of cases shows: the employee and their unit, the acting unit, the assignees."""
     return (joinedload(Case.employee).joinedload(Person.unit), joinedload(Case.step_unit),
             selectinload(Case.assignments).options(joinedload(CaseAssignee.person),
-                                                   joinedload(CaseAssignee.unit)))
+                                                   joinedload(CaseAssignee.unit)),
+            _delegations_of_assignees(), selectinload(Case.copies))
 
 
 def case_full_options() -> tuple:
@@ -35,14 +37,22 @@ def case_full_options() -> tuple:
                 joinedload(CaseAssignee.unit),
                 joinedload(CaseAssignee.person).selectinload(Person.roles).joinedload(RoleAssignment.unit)),
             selectinload(Case.events), selectinload(Case.scores).joinedload(CaseScore.scorer),
-            selectinload(Case.panel).joinedload(PanelMember.person), selectinload(Case.conflicts))
+            selectinload(Case.panel).joinedload(PanelMember.person), selectinload(Case.conflicts),
+            _delegations_of_assignees(), selectinload(Case.copies).joinedload(CaseCopy.person))
+
+
+def _delegations_of_assignees():
+    """The delegations the assignees gave (who may act on their behalf: workflow/delegation.py)."""
+    return (selectinload(Case.assignments).joinedload(CaseAssignee.person)
+            .selectinload(Person.delegations_given).joinedload(Delegation.delegate))
 
 
 def inbox_query(person: Person):
-    """The open cases waiting for the person's action now, soonest deadline first. HR's duty to form the
-    panel stops asking for action once a panel is assigned (HR may still replace members)."""
+    """The open cases waiting for the person's action now, soonest deadline first, with those of the people
+    for whom they act (a delegation in force). HR's duty to form the panel stops asking for action once a
+    panel is assigned (HR may still replace members)."""
     waiting = select(CaseAssignee.case_id).where(
-        CaseAssignee.person_id == person.id,
+        _own_or_delegated(person),
         not_(and_(CaseAssignee.duty == "assign_panel",
                   exists().where(PanelMember.case_id == CaseAssignee.case_id))))
     return (select(Case).where(Case.id.in_(waiting), Case.closed.is_(False))
@@ -51,10 +61,17 @@ def inbox_query(person: Person):
 
 def assigned_query(person: Person):
     """The open cases on which the person holds any duty now (the inbox page: every part they play),
-    soonest deadline first."""
-    mine = select(CaseAssignee.case_id).where(CaseAssignee.person_id == person.id)
+    soonest deadline first; and those of the people for whom they act."""
+    mine = select(CaseAssignee.case_id).where(_own_or_delegated(person))
     return (select(Case).where(Case.id.in_(mine), Case.closed.is_(False))
             .order_by(Case.deadline.is_(None), Case.deadline, Case.id))
+
+
+def _own_or_delegated(person: Person):
+    """Assignee rows that are the person's, or a principal's whose duty the person takes now (代理)."""
+    return or_(CaseAssignee.person_id == person.id,
+               and_(CaseAssignee.person_id.in_(delegation.active_principal_ids(person)),
+                    CaseAssignee.duty.in_(delegation.DELEGABLE_DUTIES)))
 
 
 def duties_of(person: Person, case_ids: list[int]) -> dict[int, list[str]]:

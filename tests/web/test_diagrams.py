@@ -208,7 +208,8 @@ def test_a_kind_added_later_is_listed_and_drawn(bank, page, monkeypatch, no_grap
     assert 'id="machine-transfer"' in text(page("emp").get("/machines/"))
     html = text(page("emp").get("/machines/transfer"))
     assert re.findall(r'<tr data-state="(\w+)"', html) == ["requested", "done", "refused"]
-    assert re.findall(r'<tr data-action="(\w+)"', html) == ["accept", "refuse"]
+    # every kind takes 转办 and 抄送 (workflow/machines/handover.py)
+    assert re.findall(r'<tr data-action="(\w+)"', html) == ["accept", "refuse", "hand_over", "copy"]
 
 
 def test_unknown_kind_is_404_and_anonymous_must_log_in(bank, page, client):

@@ -13,6 +13,7 @@ from typing import Any
 from transitions import Machine
 
 from . import demotion, dismissal, idioms, probation, promotion
+from .handover import with_handover
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Rulebook:
 
 
 def build(module: ModuleType) -> Rulebook:
+    module = with_handover(module)   # 转办 and 抄送 on every kind
     # 加签, 退回 and committee votes (idioms.py) come first: a vote or an awaited signature is tried before
     # the kind's own decision that moves the case on.
     transitions = [*idioms.transitions(module.KIND), *module.TRANSITIONS]

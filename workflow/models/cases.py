@@ -88,6 +88,8 @@ class Case(db.Model):
     conflicts: Mapped[list[Conflict]] = relationship(back_populates="case", cascade="all, delete-orphan")
     events: Mapped[list["Event"]] = relationship(  # noqa: F821
         back_populates="case", order_by="Event.seq")
+    copies: Mapped[list["CaseCopy"]] = relationship(  # noqa: F821
+        back_populates="case", cascade="all, delete-orphan", order_by="CaseCopy.id")
 
     @property
     def from_grade(self) -> str | None:
