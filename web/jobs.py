@@ -27,7 +27,7 @@ from workflow.models import db, Case, Person
 from workflow.models.jobs import Job
 
 from . import uploads
-from .api import bp as api_bp, body, paginate, unit_in_body
+from .api import bp as api_bp, body, paginate
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 PER_PAGE = 25
@@ -100,10 +100,15 @@ def upload(storage: FileStorage | None, field: str, required: bool) -> tuple[str
     return os.path.basename(storage.filename.replace("\\", "/")), data
 
 
-def import_files(people: FileStorage | None, units: FileStorage | None) -> dict[str, tuple[str, bytes]]:
-    files = {"people": upload(people, "people", required=units is None or not units.filename)}
+def import_files(people: FileStorage | None, units: FileStorage | None,
+                 history: FileStorage | None = None) -> dict[str, tuple[str, bytes]]:
+    """The uploaded files of an import: people, and units or earlier grades (职级履历) or not."""
+    others = [f for f in (units, history) if f is not None and f.filename]
+    files = {"people": upload(people, "people", required=not others)}
     if (u := upload(units, "units", required=False)) is not None:
         files["units"] = u
+    if (h := upload(history, "history", required=False)) is not None:
+        files["history"] = h
     return {k: v for k, v in files.items() if v is not None}
 
 
@@ -145,17 +150,16 @@ def api_review():
     whose result names the stored review; for a whole bank, where `POST /reviews` would hold one request
     and one transaction for every case it opens."""
     data = body()
-    unit_in_body(data)     # a unit out of the caller's sight is 404, as for `POST /reviews`
     return _accepted(start("annual_review", {"unit": data.get("unit"), "period": data.get("period")},
                            current_user))
 
 
 @api_bp.post("/jobs/imports")
 def api_import():
-    """A multipart upload: `people` (and `units`, or not), CSV or XLSX: 202 with the job."""
+    """A multipart upload: `people` (and `units`, and `history`, or not), CSV or XLSX: 202 with the job."""
     if not batch.is_root_admin(current_user):     # who may comes before what was sent (CONTRACT.md's order)
         raise Forbidden("only an administrator at the root unit may import people")
-    files = import_files(request.files.get("people"), request.files.get("units"))
+    files = import_files(request.files.get("people"), request.files.get("units"), request.files.get("history"))
     return _accepted(start("import_people", {}, current_user, files))
 
 
@@ -178,8 +182,12 @@ def _retry(job: Job) -> Job:
 class ImportForm(FlaskForm):
     people = FileField(_l("People file"), description=_l(
         "CSV (UTF-8) or XLSX with the columns username, name, unit_code, grade, grade_since, hired_on, "
-        "education, status, roles, password"))
+        "education, status, roles, password (or their Chinese headers, as in the template); an XLSX file "
+        "may carry the earlier grades on a second sheet named 职级履历"))
     units = FileField(_l("Units file (optional)"), description=_l("code,name,level,parent_code"))
+    history = FileField(_l("Earlier grades (optional)"), description=_l(
+        "username,grade,grade_since: the grades held before the current one, each person's in order, for "
+        "staff loaded for the first time"))
     submit = SubmitField(_l("Import"))
 
 
@@ -258,7 +266,8 @@ def import_people():
     if form.validate_on_submit():
         try:
             job = start("import_people", {}, current_user,
-                        import_files(request.files.get("people"), request.files.get("units")))
+                        import_files(request.files.get("people"), request.files.get("units"),
+                                     request.files.get("history")))
         except WorkflowError as exc:
             flash(exc.message, "danger")
             return render_template("jobs/import.html", form=form), 400

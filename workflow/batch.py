@@ -76,12 +76,13 @@ def can_see_job(person: Person, job: Job) -> bool:
 # --- import of people --------------------------------------------------------------------------------
 
 def _check_import(params: Any, actor: Person | None, files: dict[str, tuple[str, bytes]]) -> dict[str, Any]:
-    """An import of units and people: a `people` file, and a `units` file or not. It may touch any unit,
+    """An import of units and people: a `people` file, and a `units` file (and a `history` file of earlier
+    grades) or not. It may touch any unit,
     so only administrators at the root unit (or the command line, as the system) start one."""
     _object(params)
     if actor is not None and not is_root_admin(actor):
         raise Forbidden("only an administrator at the root unit may import people")
-    if "people" not in files and "units" not in files:
+    if "people" not in files and "units" not in files and "history" not in files:
         raise Invalid("an import needs a people file (CSV or XLSX)", field="file")
     return {purpose: name for purpose, (name, _) in sorted(files.items())}
 
@@ -92,7 +93,7 @@ def _run_import(job: Job, chunks) -> dict[str, Any]:
     committed (loading a step again is an upsert that changes nothing)."""
     files = {f.purpose: f for f in job.files}
     sources = {purpose: _NamedBytes(f.name, f.content) for purpose, f in files.items()}
-    plan = importing.check_org(sources.get("units"), sources.get("people"))
+    plan = importing.check_org(sources.get("units"), sources.get("people"), history=sources.get("history"))
     counts = (job.result or {}).get("counts")
     result = importing.ImportResult(**counts) if counts else importing.ImportResult()
     chunks.commit(min(job.done, plan.total), plan.total, {"counts": asdict(result), "phase": "loading"})

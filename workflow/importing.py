@@ -27,7 +27,7 @@ from sqlalchemy.orm import selectinload
 
 from . import audit, clock, directory, engine
 from .errors import Refused, WorkflowError
-from .models import db, Absence, Case, OrgUnit, Person, RoleAssignment, Score
+from .models import db, Absence, Case, GradeHistory, OrgUnit, Person, RoleAssignment, Score
 from .models.absences import ABSENCE_REASONS
 from .models.org import ROLES
 from .policy import Policy
@@ -39,8 +39,26 @@ PEOPLE_REQUIRED = ("username", "name", "unit_code")
 PEOPLE_OPTIONAL = ("grade", "grade_since", "hired_on", "education", "status", "roles", "password")
 SCORE_COLUMNS = ("username", "period", "kind", "value")
 ABSENCE_COLUMNS = ("username", "start", "end", "reason")
+HISTORY_COLUMNS = ("username", "grade", "grade_since")
+# Chinese headers, accepted as aliases of each file's column ids (the first is the one templates write;
+# `机构代码` is the unit's own code in the units file, the person's unit in the people file).
+UNIT_HEADERS_ZH = {"code": ("机构代码", "单位代码"), "name": ("机构名称", "单位名称"),
+                   "level": ("机构层级", "单位层级", "层级"), "parent_code": ("上级机构代码", "上级单位代码")}
+PEOPLE_HEADERS_ZH = {"username": ("用户名", "工号"), "name": ("姓名",),
+                     "unit_code": ("机构代码", "所在机构代码", "单位代码"),
+                     "grade": ("职级",), "grade_since": ("任现职级日期", "定级日期"), "hired_on": ("入职日期",),
+                     "education": ("学历",), "status": ("状态", "人员状态"), "roles": ("角色",),
+                     "password": ("初始密码", "密码")}
+SCORE_HEADERS_ZH = {"username": ("用户名", "工号"), "period": ("考核期间", "期间"), "kind": ("考核类别", "类别"),
+                    "value": ("得分", "分值", "成绩")}
+ABSENCE_HEADERS_ZH = {"username": ("用户名", "工号"), "start": ("开始日期",), "end": ("结束日期",),
+                      "reason": ("缺勤原因", "原因")}
+HISTORY_HEADERS_ZH = {"username": ("用户名", "工号"), "grade": ("职级",), "grade_since": ("起始日期", "任职级日期")}
+# The people file's optional second sheet of earlier grades (an XLSX people file only; else a history file).
+HISTORY_SHEETS = ("职级履历", "history", "grade history")
 PASS_WORDS = {"pass": True, "fail": False, "通过": True, "不通过": False, "合格": True, "不合格": False}
 ROLE_SEPARATORS = re.compile(r"[;；]")
+MAX_PROBLEM_ROWS = 200         # problems a refusal lists as rows (all of them as text)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _PERIOD = re.compile(r"^(?P<year>\d{4})(?:-(?:[Qq](?P<quarter>[1-4])|(?P<month>0[1-9]|1[0-2])))?$")
 
@@ -70,8 +88,11 @@ class ImportRefused(WorkflowError):
         self.problems = problems
         first = f": {problems[0]}" if problems else ""
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        # `rows`: the first MAX_PROBLEM_ROWS problems as {file, line, column, message}, for a table of them
         super().__init__(f"the import was refused, nothing was changed{first}{more}",
-                         problems=[str(p) for p in problems])
+                         problems=[str(p) for p in problems],
+                         rows=[{"file": p.file, "line": p.line, "column": p.column, "message": p.message}
+                               for p in problems[:MAX_PROBLEM_ROWS]])
 
 
 @dataclass
@@ -88,6 +109,7 @@ class ImportResult:
     probations_opened: int = 0
     absences_created: int = 0
     absences_updated: int = 0
+    history_rows: int = 0
 
     def summary(self) -> str:
         parts = []
@@ -99,6 +121,8 @@ class ImportResult:
                          f"{self.passwords_set} passwords set)")
         if self.scores_created or self.scores_updated:
             parts.append(f"scores: {self.scores_created} created, {self.scores_updated} updated")
+        if self.history_rows:
+            parts.append(f"grade history: {self.history_rows} rows")
         if self.probations_opened:
             parts.append(f"probations opened: {self.probations_opened}")
         if self.absences_created or self.absences_updated:
@@ -149,13 +173,13 @@ def _cell(value: Any) -> str:
     return str(value).strip()
 
 
-def _xlsx_rows(wb, name: str, problems: list[Problem]) -> Iterator[list[str]]:
-    """The first sheet's rows, read one at a time (openpyxl's read-only mode keeps no sheet in memory)."""
+def _xlsx_rows(wb, ws, name: str, problems: list[Problem]) -> Iterator[list[str]]:
+    """The sheet's rows, read one at a time (openpyxl's read-only mode keeps no sheet in memory)."""
     line = 0
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for line, row in enumerate(wb.worksheets[0].iter_rows(values_only=True), start=1):
+            for line, row in enumerate(ws.iter_rows(values_only=True), start=1):
                 yield [_cell(v) for v in row]
     except Exception as exc:   # a damaged sheet: openpyxl raises many kinds
         problems.append(Problem(name, line + 1, None,
@@ -164,8 +188,20 @@ def _xlsx_rows(wb, name: str, problems: list[Problem]) -> Iterator[list[str]]:
         wb.close()
 
 
-def _raw_rows(data: bytes, name: str, problems: list[Problem]) -> Iterator[list[str]] | None:
-    """The file's rows of cells, streamed; None (with a problem) when the file cannot be read at all."""
+def _sheet(ws_list, sheets: tuple[str, ...] | None):
+    """The first sheet, or with `sheets` the first whose title (case and spaces aside) is one of them."""
+    if sheets is None:
+        return ws_list[0]
+    wanted = {s.strip().lower() for s in sheets}
+    return next((ws for ws in ws_list if ws.title.strip().lower() in wanted), None)
+
+
+def _raw_rows(data: bytes, name: str, problems: list[Problem],
+              sheets: tuple[str, ...] | None = None) -> Iterator[list[str]] | None:
+    """The file's rows of cells (an XLSX file's first sheet, or the sheet `sheets` names), streamed; None
+    (with a problem) when the file cannot be read at all, or (without one) when it has no such sheet."""
+    if sheets is not None and data[:4] != b"PK\x03\x04":
+        return None
     if data[:4] == b"PK\x03\x04":
         try:
             from openpyxl import load_workbook
@@ -179,7 +215,11 @@ def _raw_rows(data: bytes, name: str, problems: list[Problem]) -> Iterator[list[
             problems.append(Problem(name, 1, None,
                                     f"cannot read the XLSX file ({exc.__class__.__name__}: {exc})"))
             return None
-        return _xlsx_rows(wb, name, problems)
+        ws = _sheet(wb.worksheets, sheets)
+        if ws is None:
+            wb.close()
+            return None
+        return _xlsx_rows(wb, ws, name, problems)
     if data[:4] == b"\xd0\xcf\x11\xe0":
         problems.append(Problem(name, 1, None,
                                 "old Excel (.xls) files are not read; save it as XLSX or CSV UTF-8"))
@@ -204,10 +244,15 @@ def _csv_rows(text: str, name: str, problems: list[Problem]) -> Iterator[list[st
 
 
 def read_table(source: Source, required: tuple[str, ...], optional: tuple[str, ...] = (),
-               problems: list[Problem] | None = None, stream: bool = False) -> Table | None:
-    """Read a CSV or XLSX file (first sheet) with a header row. Problems with the file itself or its header
-    go to `problems` (or raise ImportRefused when none is given) and the answer is None. With `stream`,
-    the table's rows are read as they are iterated (once); problems found on the way join `problems`."""
+               problems: list[Problem] | None = None, stream: bool = False,
+               aliases: dict[str, tuple[str, ...]] | None = None,
+               sheets: tuple[str, ...] | None = None) -> Table | None:
+    """Read a CSV or XLSX file (first sheet) with a header row. A header may be a column's id or one of its
+    `aliases` (Chinese headers: {column: (header, ...)}). Problems with the file itself or its header go
+    to `problems` (or raise ImportRefused when none is given) and the answer is None. With `stream`, the
+    table's rows are read as they are iterated (once); problems found on the way join `problems`. With
+    `sheets`, the XLSX sheet of one of those titles is read instead, and a file without one answers None
+    with no problem."""
     own = problems is None
     problems = [] if own else problems
     try:
@@ -215,10 +260,12 @@ def read_table(source: Source, required: tuple[str, ...], optional: tuple[str, .
     except OSError as exc:
         problems.append(Problem(str(source), 1, None, f"cannot read the file: {exc.strerror or exc}"))
         data, name = None, str(source)
-    raw = _raw_rows(data, name, problems) if data is not None else None
+    raw = _raw_rows(data, name, problems, sheets) if data is not None else None
     table = None
     if raw is not None:
-        table = _table(raw, name, required, optional, problems)
+        if sheets is not None:
+            name = f"{name} [{sheets[0]}]"
+        table = _table(raw, name, required, optional, problems, aliases or {})
         if table is not None and not stream:
             table.rows = list(table.rows)
     if own and problems:
@@ -226,7 +273,8 @@ def read_table(source: Source, required: tuple[str, ...], optional: tuple[str, .
     return table
 
 
-def _table(raw: Iterator[list[str]], name: str, required, optional, problems: list[Problem]) -> Table | None:
+def _table(raw: Iterator[list[str]], name: str, required, optional, problems: list[Problem],
+           aliases: dict[str, tuple[str, ...]]) -> Table | None:
     first = next(raw, None)
     if not first or not any(first):
         problems.append(Problem(name, 1, None, f"the first line must be the header: {','.join(required)}"))
@@ -234,9 +282,11 @@ def _table(raw: Iterator[list[str]], name: str, required, optional, problems: li
     header = list(first)
     while header and not header[-1]:
         header.pop()
+    by_alias = {alias: col for col, names in aliases.items() for alias in names}
     columns, headers, bad = [], {}, False
     for text in header:
         col = text.strip().lower()
+        col = by_alias.get(text.strip(), col)
         if not col:
             problems.append(Problem(name, 1, None, "a column has no header"))
             bad = True
@@ -244,7 +294,7 @@ def _table(raw: Iterator[list[str]], name: str, required, optional, problems: li
             problems.append(Problem(name, 1, text, "the column appears twice"))
             bad = True
         elif col not in required and col not in optional:
-            known = ", ".join(required + optional)
+            known = ", ".join(f"{c} ({aliases[c][0]})" if c in aliases else c for c in required + optional)
             problems.append(Problem(name, 1, text, f"unknown column (columns: {known})"))
             bad = True
         headers[col] = text
@@ -697,6 +747,143 @@ def check_absences(table: Table, problems: list[Problem]) -> list[AbsenceRow]:
     return out
 
 
+# --- grade history -----------------------------------------------------------------------------------
+
+@dataclass
+class HistoryPlan:
+    """A person's earlier grades, checked: the grade-history rows (from, to, date) to write, ending with
+    the move into the current grade on its `grade_since`."""
+    line: int                                   # the person's first history line
+    username: str
+    rows: list[tuple[str | None, str, dt.date]]
+
+
+def check_history(table: Table, policy: Policy, people: list[PersonRow],
+                  problems: list[Problem]) -> list[HistoryPlan]:
+    """The earlier grades of staff loaded for the first time (职级履历): rows `username, grade, grade_since`,
+    each person's in the order they held them. Each person is in the people file or the database, has a
+    grade now, and has no grade history yet (or exactly this one: a re-run); the dates go up, none before
+    the person was hired and none on or after the current grade's `grade_since`; two grades in a row
+    differ, and the last differs from the current one."""
+    chk = _Checker(table, problems)
+    in_file = {r.username: r for r in people}
+    rows = list(table.rows)
+    stored = _existing_people([row.get("username", "") for _, row in rows
+                               if row.get("username", "") not in in_file])
+    today = clock.today()
+    by_person: dict[str, list[tuple[int, str, dt.date]]] = {}
+    last_line: dict[str, int] = {}
+    for line, row in rows:
+        chk.row(line)
+        username = chk.text(row, "username")
+        person_row, person = in_file.get(username), stored.get(username)
+        if username and person_row is None and person is None:
+            chk.bad("username", f"unknown username '{username}' (neither in the people file nor in the "
+                                f"database)")
+        grade = None
+        if chk.text(row, "grade"):
+            try:
+                level, tier = policy.parse_grade(row["grade"])
+                grade = f"{level}-{tier}"
+            except ValueError as exc:
+                chk.bad("grade", str(exc))
+        since = chk.date(row, "grade_since") if chk.text(row, "grade_since") else None
+        if since and since > today:
+            chk.bad("grade_since", f"{since.isoformat()} is in the future")
+        if chk.failed:
+            continue
+        current = (person_row.values if person_row else
+                   {"grade": person.grade, "grade_since": person.grade_since, "hired_on": person.hired_on})
+        earlier = by_person.setdefault(username, [])
+        if not current["grade"]:
+            chk.bad("username", f"{username} has no grade; earlier grades lead to a current one")
+        elif current["grade_since"] and since >= current["grade_since"]:
+            chk.bad("grade_since", f"{since.isoformat()} is not before {username}'s current grade, held since "
+                                   f"{current['grade_since'].isoformat()}")
+        if current["hired_on"] and since < current["hired_on"]:
+            chk.bad("grade_since", f"{since.isoformat()} is before {username} was hired "
+                                   f"({current['hired_on'].isoformat()})")
+        if earlier:
+            prev_line, prev_grade, prev_since = earlier[-1]
+            if since <= prev_since:
+                chk.bad("grade_since", f"{since.isoformat()} is not after the previous grade's date "
+                                       f"({prev_since.isoformat()}, line {prev_line}); list each person's "
+                                       f"grades in the order they were held")
+            elif grade == prev_grade:
+                chk.bad("grade", f"{grade} is the same grade as on line {prev_line}")
+        if not chk.failed:
+            earlier.append((line, grade, since))
+            last_line[username] = line
+    plans = []
+    for username, earlier in by_person.items():
+        if not earlier:
+            continue
+        person_row = in_file.get(username)
+        current_grade = person_row.values["grade"] if person_row else stored[username].grade
+        current_since = person_row.values["grade_since"] if person_row else stored[username].grade_since
+        chk.row(last_line[username])
+        if current_grade and earlier[-1][1] == current_grade:
+            chk.bad("grade", f"{current_grade} is {username}'s current grade; list only the grades before it")
+            continue
+        chain = [(None if i == 0 else earlier[i - 1][1], grade, since)
+                 for i, (_, grade, since) in enumerate(earlier)]
+        chain.append((earlier[-1][1], current_grade, current_since))
+        plans.append(HistoryPlan(earlier[0][0], username, chain))
+    _check_stored_history(chk, plans, people, stored)
+    return [p for p in plans if p.line not in chk.bad_lines]
+
+
+def _history_of(person_ids: list[int]) -> dict[int, list[tuple[str | None, str | None, dt.date]]]:
+    found: dict[int, list] = {}
+    for i in range(0, len(person_ids), 500):
+        for h in db.session.scalars(select(GradeHistory).where(GradeHistory.person_id.in_(person_ids[i:i + 500]))
+                                    .order_by(GradeHistory.effective_on, GradeHistory.id)):
+            found.setdefault(h.person_id, []).append((h.from_grade, h.to_grade, h.effective_on))
+    return found
+
+
+def _check_stored_history(chk: _Checker, plans: list[HistoryPlan], people: list[PersonRow],
+                          stored: dict[str, Person]) -> None:
+    """History is loaded with staff the first time: a stored person who has grade history (other than
+    exactly this, from an earlier run of the same file), or whose grade this import changes, is refused."""
+    file_rows = {r.username: r for r in people}
+    stored = {**stored, **_existing_people([p.username for p in plans if p.username in file_rows])}
+    history = _history_of([stored[p.username].id for p in plans if p.username in stored])
+    for plan in plans:
+        person = stored.get(plan.username)
+        if person is None:
+            continue
+        chk.row(plan.line)
+        have = history.get(person.id, [])
+        if have and have != plan.rows:
+            chk.bad("username", f"{plan.username} already has grade history ({len(have)} rows); earlier "
+                                f"grades are imported when staff are first loaded")
+        elif plan.username in file_rows and file_rows[plan.username].values["grade"] != person.grade:
+            chk.bad("username", f"this import changes {plan.username}'s grade; load the grade first, then "
+                                f"the earlier grades")
+
+
+def _load_history(plan: "OrgPlan", items: list[HistoryPlan], actor: Person | None, result: "ImportResult") -> None:
+    """Write the checked history of these people (skipping anyone whose rows are already there: a load
+    that stopped half-way goes on), with a `grade_history` event on each person's audit chain."""
+    people = {p.username: p for p in db.session.scalars(
+        select(Person).where(Person.username.in_([h.username for h in items])))}
+    history = _history_of([p.id for p in people.values()])
+    for h in items:
+        person = people[h.username]
+        if history.get(person.id) == h.rows:
+            continue
+        with _at(plan.history_file, h.line):
+            for from_grade, to_grade, since in h.rows:
+                db.session.add(GradeHistory(person_id=person.id, from_grade=from_grade, to_grade=to_grade,
+                                            effective_on=since, source="import"))
+                result.history_rows += 1
+            audit.append(person, action="grade_history", actor=actor, role=directory._role(actor, person),
+                         unit=person.unit.code,
+                         data={"source": "import", "rows": [{"from": f, "to": t, "on": d.isoformat()}
+                                                             for f, t, d in h.rows]})
+
+
 # --- the imports -------------------------------------------------------------------------------------
 
 @dataclass
@@ -710,42 +897,74 @@ class OrgPlan:
     units: list[UnitRow]
     people: list[PersonRow]
     probations: list[int]           # indexes into `people` of the rows with status probation
+    history: list[HistoryPlan] = field(default_factory=list)
+    history_file: str | None = None
 
     @property
     def total(self) -> int:
-        return len(self.units) + len(self.people) + len(self.probations)
+        return len(self.units) + len(self.people) + len(self.history) + len(self.probations)
+
+
+class _Blob:
+    """A file read once, to be read again (the people file's history sheet): its bytes and its name."""
+
+    def __init__(self, data: bytes, name: str):
+        self.name, self._data = name, data
+
+    def read(self) -> bytes:
+        return self._data
 
 
 def check_org(units: Source | None = None, people: Source | None = None, *,
-              policy: Policy | None = None) -> OrgPlan:
+              policy: Policy | None = None, history: Source | None = None) -> OrgPlan:
     """Read and check the files whole (the people file streamed, row by row) against the policy, each other
-    and the database; raise ImportRefused with every problem, or answer the plan. Writes nothing."""
+    and the database; raise ImportRefused with every problem, or answer the plan. Writes nothing. The
+    earlier grades of the people (`history`, or else an XLSX people file's sheet 职级履历 / history) are
+    checked with them (see `check_history`)."""
     pol = policy if policy is not None else engine.active_policy()[1]
     problems: list[Problem] = []
-    unit_table = read_table(units, UNIT_COLUMNS, (), problems) if units is not None else None
-    people_table = (read_table(people, PEOPLE_REQUIRED, PEOPLE_OPTIONAL, problems, stream=True)
+    unit_table = (read_table(units, UNIT_COLUMNS, (), problems, aliases=UNIT_HEADERS_ZH)
+                  if units is not None else None)
+    history_table = None
+    if people is not None and history is None:
+        try:
+            data, name = _read_bytes(people)
+        except OSError:
+            pass            # read_table names the problem below
+        else:
+            people = _Blob(data, name)
+            history_table = read_table(people, HISTORY_COLUMNS, (), problems, aliases=HISTORY_HEADERS_ZH,
+                                       sheets=HISTORY_SHEETS)
+    elif history is not None:
+        history_table = read_table(history, HISTORY_COLUMNS, (), problems, aliases=HISTORY_HEADERS_ZH)
+    people_table = (read_table(people, PEOPLE_REQUIRED, PEOPLE_OPTIONAL, problems, stream=True,
+                               aliases=PEOPLE_HEADERS_ZH)
                     if people is not None else None)
     unit_rows = check_units(unit_table, pol, problems) if unit_table else []
     known_units = set(db.session.scalars(select(OrgUnit.code)))
     if unit_table:
         known_units |= {row.get("code", "") for _, row in unit_table.rows} - {""}
     people_rows = check_people(people_table, pol, known_units, problems) if people_table else []
+    history_plans = check_history(history_table, pol, people_rows, problems) if history_table else []
     if problems:
         raise ImportRefused(problems)
     probations = [i for i, r in enumerate(people_rows) if r.values["status"] == "probation"] \
         if "probation" in pol.kinds else []
     return OrgPlan(pol, unit_table.name if unit_table else None, people_table.name if people_table else None,
-                   unit_rows, people_rows, probations)
+                   unit_rows, people_rows, probations, history_plans,
+                   history_table.name if history_table else None)
 
 
 def import_org(units: Source | None = None, people: Source | None = None, *, policy: Policy | None = None,
-               actor: Person | None = None) -> ImportResult:
+               actor: Person | None = None, history: Source | None = None) -> ImportResult:
     """Load or update org units and people (either file may be None). Checks everything first and raises
     ImportRefused with every problem, changing nothing; else upserts units (parents first), then people,
-    their roles (when the file has a `roles` column) and passwords (when given), and flushes. A changed
-    grade writes grade history and an audit event by `actor` (None: the system). One transaction: the
-    caller commits (a job loads the plan in chunks instead: `check_org` and `load_org`)."""
-    return load_org(check_org(units, people, policy=policy), actor=actor)
+    their roles (when the file has a `roles` column) and passwords (when given), then the earlier grades
+    of staff loaded for the first time (`history`, or the people XLSX's 职级履历 sheet) as grade history
+    from source `import`, and flushes. A changed grade writes grade history and an audit event by `actor`
+    (None: the system). One transaction: the caller commits (a job loads the plan in chunks instead:
+    `check_org` and `load_org`)."""
+    return load_org(check_org(units, people, policy=policy, history=history), actor=actor)
 
 
 def load_org(plan: OrgPlan, *, actor: Person | None = None, start: int = 0, chunk: int | None = None,
@@ -776,9 +995,15 @@ def load_org(plan: OrgPlan, *, actor: Person | None = None, start: int = 0, chun
         _load_people(plan, rows, units, actor, result)
         done += len(rows)
         _after(done, result, after_chunk)
+    n_history = len(plan.history)
+    while done < n_units + n_people + n_history:
+        items = plan.history[done - n_units - n_people:done - n_units - n_people + chunk]
+        _load_history(plan, items, actor, result)
+        done += len(items)
+        _after(done, result, after_chunk)
     end = plan.total
     while done < end:
-        first = done - n_units - n_people
+        first = done - n_units - n_people - n_history
         for index in plan.probations[first:first + chunk]:
             r = plan.people[index]
             person = directory.person_by_username(r.username)
@@ -886,7 +1111,7 @@ def import_scores(scores: Source, *, policy: Policy | None = None) -> ImportResu
     """Load or update scores, upserting by person, kind and period. All or nothing, as `import_org`."""
     pol = policy if policy is not None else engine.active_policy()[1]
     problems: list[Problem] = []
-    table = read_table(scores, SCORE_COLUMNS, (), problems)
+    table = read_table(scores, SCORE_COLUMNS, (), problems, aliases=SCORE_HEADERS_ZH)
     rows = check_scores(table, pol, problems) if table else []
     if problems:
         raise ImportRefused(problems)
@@ -922,7 +1147,7 @@ def import_absences(absences: Source) -> ImportResult:
     """Load or update absences (`username,start,end,reason`), upserting by person, start and reason (a
     re-import may move the end). All or nothing, as `import_org`."""
     problems: list[Problem] = []
-    table = read_table(absences, ABSENCE_COLUMNS, (), problems)
+    table = read_table(absences, ABSENCE_COLUMNS, (), problems, aliases=ABSENCE_HEADERS_ZH)
     rows = check_absences(table, problems) if table else []
     if problems:
         raise ImportRefused(problems)
