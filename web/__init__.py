@@ -69,7 +69,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     bootstrap.init_app(app)
 
     from . import api, auth, cases, admin, diagrams, hr, cli, rounds, views, lifecycle, reviews, publicity
-    from . import jobs
+    from . import jobs, exports
     app.session_interface = auth.ApiSessionInterface()
     app.register_blueprint(auth.bp)
     app.register_blueprint(cases.bp)
@@ -81,8 +81,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(diagrams.bp)
     app.register_blueprint(jobs.bp)
-    from . import delegation
-    app.register_blueprint(delegation.bp)
+    app.register_blueprint(exports.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
     views.init_app(app)

@@ -113,9 +113,6 @@ def schemas() -> dict[str, Any]:
                             "null when the step has neither"},
         "send_back_to": {**array(STRING), "description": "the earlier steps `send_back` may return the case to"},
         "events": array(ref("Event")), "created_at": DATETIME,
-        "copied_to": {**array(STRING), "description": "抄送: who the case was copied to, for information"},
-        "acting_for": {**array(obj({"principal": STRING, "delegate": STRING, "until": DATE})),
-                       "description": "代理: assignees whose delegation is in force, and who acts for them"},
     })
     quota = obj({"cap": nullable(NUMBER), "headcount": INTEGER, "holders": INTEGER,
                  "freed_by_demotions": INTEGER, "quota": nullable(INTEGER), "explanation": nullable(STRING)},
@@ -201,11 +198,6 @@ def schemas() -> dict[str, Any]:
         }),
         "JobPage": page_of("Job"),
         "CasePage": page_of("Case"),
-        "Delegation": obj({
-            "id": INTEGER, "principal": STRING, "delegate": STRING, "starts_on": DATE, "ends_on": DATE,
-            "comment": STRING, "status": {"type": "string", "enum": ["upcoming", "active", "ended", "revoked"]},
-            "created_at": DATETIME, "revoked_at": nullable(DATETIME), "revoked_by": nullable(STRING)}),
-        "DelegationPage": page_of("Delegation"),
         "RoundPage": page_of("Round"),
         "ReviewPage": page_of("Review"),
     }
@@ -302,11 +294,6 @@ def request_bodies() -> dict[str, Any]:
     }
     return {
         "Credentials": obj({"username": STRING, "password": STRING}),
-        "NewDelegation": obj({"delegate": {**STRING, "description": "the colleague's username"},
-                              "starts_on": DATE, "ends_on": {**DATE, "description": "included"},
-                              "comment": {"type": "string", "maxLength": 2000}},
-                             required=["delegate", "starts_on", "ends_on"]),
-        "RevokeDelegation": obj({"comment": {"type": "string", "maxLength": 2000}}, required=[]),
         "NewCase": new_case,
         "Action": action,
         "NewRound": obj({"unit": STRING, "period": {**STRING, "examples": ["2026"]}, "title": STRING,
@@ -362,7 +349,9 @@ def operation(op_id: str, summary: str, ok: dict[int, dict[str, Any]], errors: l
     if body == "Upload":
         op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": obj(
             {"people": {"type": "string", "format": "binary", "description": "CSV (UTF-8) or XLSX"},
-             "units": {"type": "string", "format": "binary", "description": "CSV (UTF-8) or XLSX"}},
+             "units": {"type": "string", "format": "binary", "description": "CSV (UTF-8) or XLSX"},
+             "history": {"type": "string", "format": "binary",
+                         "description": "earlier grades (username,grade,grade_since), CSV (UTF-8) or XLSX"}},
             required=[])}}}
     elif body:
         op["requestBody"] = {"required": False,
@@ -387,6 +376,88 @@ PAGING = [query("page", "page number, from 1",
 FLAG = {"type": "string", "enum": ["1", "0", "true", "false", "yes", "no", "on", ""]}
 UNIT_FILTER = query("unit", "only the subtree of this unit code (404 if unknown or outside the caller's "
                             "scope)")
+
+
+XLSX_ANSWER = {"description": "The workbook (headers and names in the Accept-Language asked for; Chinese "
+                              "when none is).",
+               "content": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                   "schema": {"type": "string", "format": "binary"}}}}
+PAYROLL_RANGE = [
+    {"name": "from", "in": "query", "required": True, "description": "first effective date, YYYY-MM-DD",
+     "schema": DATE},
+    {"name": "to", "in": "query", "required": True, "description": "last effective date, YYYY-MM-DD",
+     "schema": DATE}]
+
+
+def export_paths() -> dict[str, Any]:
+    """The Excel exports (web/exports.py)."""
+    allowance = {"type": ["number", "null"], "description": "monthly level allowance; null where the policy "
+                                                            "gives none"}
+    change = obj({"effective_on": DATE, "username": STRING, "name": STRING, "unit": STRING,
+                  "from_grade": nullable(STRING), "to_grade": nullable(STRING), "from_allowance": allowance,
+                  "to_allowance": allowance, "allowance_change": allowance, "source": STRING,
+                  "case": nullable(INTEGER)})
+    page = obj({"items": array(change), "total": {"type": "integer", "minimum": 0},
+                "page": {"type": "integer", "minimum": 1}, "per_page": {"type": "integer", "minimum": 1}})
+    return {
+        "/cases.xlsx": {"get": operation(
+            "getCasesXlsx", "The cases the caller may see, filtered as GET /cases, as a spreadsheet",
+            {200: XLSX_ANSWER}, [400, 404], tags=["cases"],
+            params=[query("kind", "case kind"), query("state", "state"), query("level", "target level"),
+                    UNIT_FILTER, query("direct", "1: only the people directly in the unit"),
+                    query("overdue", "1: only open cases past their deadline")])},
+        "/roster.xlsx": {"get": operation(
+            "getRosterXlsx", "The grade roster (花名册) of the caller's units (HR, approvers, admins)",
+            {200: XLSX_ANSWER}, [403, 404], tags=["hr"],
+            params=[UNIT_FILTER, query("dismissed", "1: include dismissed people")])},
+        "/grade-changes": {"get": operation(
+            "listGradeChanges", "Grade changes taking effect in a date range, with level allowances (HR)",
+            {200: json_answer("A page of grade changes, by date.", page)}, [403, 404], tags=["hr"],
+            params=[*PAYROLL_RANGE, UNIT_FILTER, *PAGING])},
+        "/grade-changes.xlsx": {"get": operation(
+            "getGradeChangesXlsx", "Grade changes for payroll as a spreadsheet (HR)", {200: XLSX_ANSWER},
+            [403, 404], tags=["hr"], params=[*PAYROLL_RANGE, UNIT_FILTER])},
+        "/import-templates/{kind}.xlsx": {"get": operation(
+            "getImportTemplate", "An empty import file with the importer's headers and a notes sheet (HR)",
+            {200: XLSX_ANSWER}, [403, 404], tags=["jobs"],
+            params=[{"name": "kind", "in": "path", "required": True, "description": "the file's kind",
+                     "schema": {"type": "string", "enum": ["units", "people", "scores", "absences"]}}])},
+    }
+
+
+def attachment_paths() -> dict[str, Any]:
+    """Attachments and the printable forms as PDF (web/api_attachments.py)."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    case_param = path_id("case_id", "case")
+    upload = operation(
+        "attachFile", "附件: attach a certificate, diploma or evidence of results to a case",
+        {201: json_answer("The attachment.", ref("Attachment"))}, [403, 404, 409, 413, 415, 422],
+        tags=["cases"], params=[case_param],
+        description="multipart/form-data with the file in `file`: PDF, PNG, JPEG or XLSX, checked by "
+                    "content (400 otherwise, or when larger than the configured limit). The applicant while "
+                    "the case is open, its current assignees and HR over it may attach (403); a closed case "
+                    "is 409. Recorded as an `attach` event with the checksum; the state does not change.")
+    upload["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": obj(
+        {"file": {"type": "string", "format": "binary"}}, required=["file"])}}}
+    download = operation(
+        "getAttachment", "An attachment's file, checked against its recorded checksum",
+        {200: {"description": "The file, of the type it was attached as (its SHA-256 in `X-Content-SHA256`).",
+               "content": {t: binary for t in ("application/pdf", "image/png", "image/jpeg",
+                                               "application/vnd.openxmlformats-officedocument.spreadsheetml"
+                                               ".sheet")}}}, [404, 422], tags=["cases"],
+        params=[case_param, path_id("attachment_id", "attachment")],
+        description="422 when the stored file no longer matches its checksum.")
+    pdf = operation(
+        "getFormPdf", "A printable form of the case as PDF (whoever may see the case)",
+        {200: {"description": "The PDF.", "content": {"application/pdf": binary}}}, [404, 503], tags=["cases"],
+        params=[case_param, {"name": "form", "in": "path", "required": True,
+                             "description": "application and panel_evaluation (promotion); "
+                                            "trainee_evaluation (probation)",
+                             "schema": {"type": "string",
+                                        "enum": ["application", "panel_evaluation", "trainee_evaluation"]}}])
+    return {"/cases/{case_id}/attachments": {"post": upload},
+            "/cases/{case_id}/attachments/{attachment_id}": {"get": download},
+            "/cases/{case_id}/forms/{form}.pdf": {"get": pdf}}
 
 
 def paths() -> dict[str, Any]:
@@ -432,21 +503,6 @@ def paths() -> dict[str, Any]:
             body="Action",
             description="Checks in order: visible (404), possible in the current state (409), the caller's "
                         "authority (403), the version named (409), the body and the rules (400/422).")},
-        "/delegations": {
-            "get": operation("listDelegations", "The delegations (代理) the caller gave or received",
-                             {200: json_answer("A page of delegations.", ref("DelegationPage"))}, [400],
-                             tags=["delegation"], params=PAGING),
-            "post": operation("createDelegation", "Name a colleague to act for the caller (an approver or HR) "
-                                                  "between two dates",
-                              {201: json_answer("The delegation.", ref("Delegation"))}, [403, 422],
-                              tags=["delegation"], body="NewDelegation")},
-        "/delegations/{delegation_id}/revoke": {"post": operation(
-            "revokeDelegation", "End a delegation (the principal, the delegate, or HR or an admin above)",
-            {200: json_answer("The delegation, revoked.", ref("Delegation"))}, [403, 404, 409, 422],
-            tags=["delegation"], params=[path_id("delegation_id", "delegation")], body="RevokeDelegation")},
-        "/copies": {"get": operation("listCopies", "The cases copied to the caller (抄送), for information",
-                                     {200: json_answer("A page of cases.", ref("CasePage"))}, [400],
-                                     tags=["delegation"], params=PAGING)},
         "/inbox": {"get": operation("getInbox", "The cases waiting for the caller's action now",
                                     {200: json_answer("A page of cases.", ref("CasePage"))}, [400],
                                     tags=["cases"], params=PAGING)},
@@ -493,6 +549,7 @@ def paths() -> dict[str, Any]:
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
                     "schema": {"type": "string", "format": "binary"}}}}},
             [404, 409], tags=["rounds"], params=[path_id("round_id", "round")])},
+        **export_paths(),
         "/reviews": {
             "get": operation("listReviews", "The stored annual reviews the caller may see",
                              {200: json_answer("A page of reviews.", ref("ReviewPage"))}, [400, 404],
@@ -548,8 +605,7 @@ def _document() -> dict[str, Any]:
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerToken": []}, {"session": []}],
-        "tags": [{"name": n} for n in ("auth", "reference", "cases", "hr", "rounds", "reviews", "jobs",
-                                                "delegation")],
+        "tags": [{"name": n} for n in ("auth", "reference", "cases", "hr", "rounds", "reviews", "jobs")],
         "paths": paths(),
         "components": {
             "securitySchemes": {
