@@ -2,7 +2,7 @@
 
 - `routed()` is the engine's one hook, called after a case was filed or an action fired (routing done,
   before the flush): the people newly waited on get `assigned` (`escalated` after an escalation), and the
-  applicant gets `decided` when their case is decided.
+  applicant gets `decided` when a decision moves their case on or closes it.
 - `remind()` (run by `tick`) tells the assignees of a step before its deadline (`due_soon`, a configurable
   number of working days ahead) and after it (`overdue`), once per person, case and deadline.
 - `urge()` (催办): whoever waits on a step tells its assignees, at most once a day per case and urger; an
@@ -77,9 +77,10 @@ def routed(case: Case, action: str, actor: Person | None, from_state: str | None
         if new and (actor is None or pid != actor.id):
             people.setdefault(pid, a.person)
     rb = rulebook(case.kind)
-    decided = (actor is None or actor.id != case.employee_id) and (
-        (action in rb.decisions and action not in QUIET_DECISIONS)
-        or (case.closed and moved and action != "create"))
+    # A step decided: the case moved on by a decision (not by a signature that leaves the step waiting on
+    # others, 会签 or 加签), or it closed.
+    decided = (actor is None or actor.id != case.employee_id) and moved and action != "create" and (
+        (action in rb.decisions and action not in QUIET_DECISIONS) or case.closed)
     if decided:
         people.pop(case.employee_id, None)    # told once: the decision says where the case is now
         notify(case.employee, "decided", case, _params(case, action=action, from_state=from_state,

@@ -198,3 +198,19 @@ def test_an_administrator_sets_an_address_on_the_persons_audit_chain(bank):
         with pytest.raises(Invalid):
             notify.check_email(bad)
     assert notify.check_email("  ") is None
+
+
+def test_a_signer_added_after_oneself_is_told_when_their_turn_comes_and_the_applicant_when_the_step_is_done(
+        bank, walk):
+    case = walk.file()
+    engine.fire(case, "add_signer", person("appr_b1"), {"person": "appr_r1", "position": "after",
+                                                        "comment": "请区域复核"})
+    db.session.commit()
+    assert notes("appr_r1") == []
+    walk.act(case, "qualify", "appr_b1")
+    assert case.state == "qualification_review"
+    assert [n.kind for n in notes("appr_r1")] == ["assigned"]
+    assert notes("emp") == []                 # the step still waits on a signature
+    walk.act(case, "qualify", "appr_r1")
+    assert case.state == "panel_scoring"
+    assert [(n.kind, n.params["actor"]) for n in notes("emp")] == [("decided", person("appr_r1").name)]
