@@ -21,17 +21,18 @@ from wtforms import SelectField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from workflow import batch, engine, jobs, reports
+from workflow import batch, engine, i18n, jobs, reports
 from workflow.errors import Forbidden, Invalid, NotFound, WorkflowError
 from workflow.models import db, Case, Person
 from workflow.models.jobs import Job
 
 from . import uploads
-from .api import bp as api_bp, body, paginate
+from .api import bp as api_bp, body, paginate, unit_in_body
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 PER_PAGE = 25
 BULK_PAGE_MAX = 500            # cases offered on the bulk decision page
+BULK_AT_ONCE = 20              # cases a bulk decision from the inbox or the API decides within the request
 
 KINDS = {"import_people": _l("Import of people"), "bulk_decision": _l("Bulk decision"),
          "annual_review": _l("Annual review")}
@@ -81,10 +82,46 @@ def load_visible_job(job_id: int, viewer: Person) -> Job:
     return job
 
 
+def shown_reason(item: dict[str, Any]) -> str:
+    """A refused case's reason in the reader's language (the stored message), else as stored."""
+    message = i18n.from_stored(item.get("message"))
+    return str(message) if message is not None else str(item.get("reason", ""))
+
+
+def _shown_result(result: Any) -> Any:
+    """A job's result with each refused case's reason in the reader's language."""
+    if not isinstance(result, dict) or not isinstance(result.get("items"), list):
+        return result
+    items = [{**i, "reason": shown_reason(i)} if isinstance(i, dict) and "reason" in i else i
+             for i in result["items"]]
+    return {**result, "items": items}
+
+
+def bulk_decide(params: Any, actor: Person) -> tuple[list[dict[str, Any]] | None, Job | None]:
+    """A bulk decision (`{action, cases, comment?, versions?}`, checked as the job checks it): up to
+    BULK_AT_ONCE cases are decided now, each in its own transaction through the job's own per-case function
+    (`engine.fire` with the version the caller saw: a case changed meanwhile is refused, not overwritten),
+    answering their items; more go to a job, answered instead."""
+    params = batch.check_bulk(params, actor)
+    if len(params["cases"]) > BULK_AT_ONCE:
+        return None, start("bulk_decision", params, actor)
+    items = []
+    for case_id in params["cases"]:
+        try:
+            item = batch.decide_one(case_id, params["action"], actor, params["comment"],
+                                    params["versions"].get(str(case_id)))
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        items.append(item)
+    return items, None
+
+
 def job_json(job: Job) -> dict[str, Any]:
     iso = (lambda t: t.isoformat() + "Z" if t else None)
     return {"id": job.id, "kind": job.kind, "status": job.status, "done": job.done, "total": job.total,
-            "percent": job.percent, "params": job.params, "result": job.result, "error": job.error,
+            "percent": job.percent, "params": job.params, "result": _shown_result(job.result), "error": job.error,
             "created_by": job.created_by.username if job.created_by else "system",
             "created_at": iso(job.created_at), "started_at": iso(job.started_at),
             "finished_at": iso(job.finished_at), "attempts": job.attempts,
@@ -144,12 +181,28 @@ def api_bulk_decision():
     return _accepted(start("bulk_decision", body(), current_user))
 
 
+@api_bp.post("/cases/bulk")
+def api_cases_bulk():
+    """`{action: qualify|approve, cases: [ids], comment?, versions?: {id: version}}`: up to BULK_AT_ONCE cases
+    decided now, each in its own transaction: 200 with `{action, ok, refused, items}` (each item ok with its
+    new state and version, or refused with the status, code and reason one request for that case alone
+    would have had); more cases: 202 with the job that decides them, as `POST /jobs/bulk-decisions`."""
+    data = body()
+    items, job = bulk_decide(data, current_user)
+    if job is not None:
+        return _accepted(job)
+    done = sum(1 for i in items if i["ok"])
+    return jsonify({"action": data["action"], "ok": done, "refused": len(items) - done,
+                    "items": [{k: v for k, v in i.items() if k != "message"} for i in items]})
+
+
 @api_bp.post("/jobs/reviews")
 def api_review():
     """`{unit, period}`: the annual review's real run as a job (HR at the unit or above): 202 with the job,
     whose result names the stored review; for a whole bank, where `POST /reviews` would hold one request
     and one transaction for every case it opens."""
     data = body()
+    unit_in_body(data)     # a unit out of the caller's sight is 404, as for `POST /reviews`
     return _accepted(start("annual_review", {"unit": data.get("unit"), "period": data.get("period")},
                            current_user))
 
@@ -218,6 +271,11 @@ def _job_status(status: str) -> str:
     return str(STATUSES.get(status, status))
 
 
+@bp.app_template_filter("refusal")
+def _refusal(item: dict[str, Any]) -> str:
+    return shown_reason(item)
+
+
 @bp.app_template_filter("job_status_colour")
 def _job_status_colour(status: str) -> str:
     return STATUS_COLOURS.get(status, "secondary")
@@ -252,7 +310,7 @@ def retry(job_id: int):
     try:
         _retry(job)
     except WorkflowError as exc:
-        flash(exc.message, "danger")
+        flash(str(exc.message), "danger")
     else:
         flash(_("The job is queued again; it goes on where it stopped."), "success")
     return redirect(url_for("jobs.detail", job_id=job_id))
@@ -269,7 +327,7 @@ def import_people():
                         import_files(request.files.get("people"), request.files.get("units"),
                                      request.files.get("history")))
         except WorkflowError as exc:
-            flash(exc.message, "danger")
+            flash(str(exc.message), "danger")
             return render_template("jobs/import.html", form=form), 400
         flash(_("The import has started: job %(id)s.", id=job.id), "success")
         return redirect(url_for("jobs.detail", job_id=job.id))
@@ -301,7 +359,7 @@ def bulk():
                       "versions": {i: int(v) for i, v in versions.items() if v.isdigit()}}
             job = start("bulk_decision", params, current_user)
         except WorkflowError as exc:
-            flash(exc.message, "danger")
+            flash(str(exc.message), "danger")
         else:
             flash(_("The decisions have started: job %(id)s.", id=job.id), "success")
             return redirect(url_for("jobs.detail", job_id=job.id))

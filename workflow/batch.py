@@ -20,7 +20,8 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import authority, engine, importing, review
+from . import authority, engine, i18n, importing, review
+from .i18n import _l
 from .errors import Conflict, Forbidden, Invalid, NotFound, WorkflowError
 from .models import db, MAX_ID, Case, CaseAssignee, OrgUnit, Person, Review
 from .models.jobs import Job
@@ -127,30 +128,30 @@ def _check_bulk(params: Any, actor: Person | None, files) -> dict[str, Any]:
     `versions` the actor saw ({id: version}). Each case is decided on its own when the job runs."""
     params = _object(params)
     if actor is None:
-        raise Forbidden("a bulk decision is taken by a person")
+        raise Forbidden(_l("a bulk decision is taken by a person"))
     action = params.get("action")
     if action not in BULK_ACTIONS:
-        raise Invalid(f"action must be one of {', '.join(BULK_ACTIONS)}", field="action")
+        raise Invalid(_l("action must be one of %(actions)s", actions=", ".join(BULK_ACTIONS)), field="action")
     ids = params.get("cases")
     if not isinstance(ids, list) or not ids or not all(
             isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ID for i in ids):
-        raise Invalid("cases must be a non-empty list of case ids", field="cases")
+        raise Invalid(_l("cases must be a non-empty list of case ids"), field="cases")
     if len(ids) > MAX_CASES:
-        raise Invalid(f"at most {MAX_CASES} cases in one bulk decision", field="cases")
+        raise Invalid(_l("at most %(max)s cases in one bulk decision", max=MAX_CASES), field="cases")
     if len(set(ids)) != len(ids):
-        raise Invalid("a case is named twice", field="cases")
+        raise Invalid(_l("a case is named twice"), field="cases")
     comment = params.get("comment", "")
     if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
-        raise Invalid(f"comment must be text of at most {MAX_COMMENT} characters", field="comment")
+        raise Invalid(_l("comment must be text of at most %(max)s characters", max=MAX_COMMENT), field="comment")
     versions = params.get("versions", {})
     if not isinstance(versions, dict):
-        raise Invalid("versions must be an object {case id: version}", field="versions")
+        raise Invalid(_l("versions must be an object {case id: version}"), field="versions")
     clean = {}
     for key, value in versions.items():
         if not str(key).isdigit() or int(key) not in ids:
-            raise Invalid(f"versions names case {key}, which is not among the cases", field="versions")
+            raise Invalid(_l("versions names case %(case)s, which is not among the cases", case=key), field="versions")
         if isinstance(value, bool) or not isinstance(value, int):
-            raise Invalid("each version must be an integer", field="versions")
+            raise Invalid(_l("each version must be an integer"), field="versions")
         clean[str(int(key))] = value
     return {"action": action, "cases": ids, "comment": comment.strip(), "versions": clean}
 
@@ -195,10 +196,22 @@ def _load_locked(ids: list[int]) -> dict[int, Case]:
     return cases
 
 
+def check_bulk(params: Any, actor: Person) -> dict[str, Any]:
+    """A bulk decision's parameters, checked as the job checks them (Invalid or Forbidden otherwise)."""
+    return _check_bulk(params, actor, {})
+
+
+def decide_one(case_id: int, action: str, actor: Person, comment: str, version: int | None) -> dict[str, Any]:
+    """One case of a bulk decision, decided at once exactly as the job decides each of its cases (row-locked
+    on PostgreSQL, `engine.fire` in a savepoint); the caller commits, one transaction per case. Answers the
+    item the job's result would list."""
+    return _decide(_load_locked([case_id]).get(case_id), case_id, action, actor, comment, version)
+
+
 def _decide(case: Case | None, case_id: int, action: str, actor: Person, comment: str,
             version: int | None) -> dict[str, Any]:
     if case is None or not authority.can_see(actor, case):
-        return _refused(case_id, NotFound(f"no case {case_id}"))
+        return _refused(case_id, NotFound(_l("no case %(case)s", case=case_id)))
     savepoint = db.session.begin_nested()
     try:
         engine.fire(case, action, actor, {"comment": comment} if comment else {}, expected_version=version)
@@ -208,12 +221,17 @@ def _decide(case: Case | None, case_id: int, action: str, actor: Person, comment
         return _refused(case_id, exc)
     except (StaleDataError, IntegrityError):
         savepoint.rollback()
-        return _refused(case_id, Conflict("another decision on this case came first; reload it"))
+        return _refused(case_id, Conflict(_l("another decision on this case came first; reload it")))
     return {"case": case_id, "ok": True, "state": case.state, "version": case.version}
 
 
 def _refused(case_id: int, exc: WorkflowError) -> dict[str, Any]:
-    return {"case": case_id, "ok": False, "status": exc.status, "code": exc.code, "reason": exc.message}
+    """The refusal as stored: its reason in English, and the message itself (`message`), which the pages and
+    the API show again in their reader's language (workflow/i18n.py)."""
+    item = {"case": case_id, "ok": False, "status": exc.status, "code": exc.code, "reason": str(exc.message)}
+    if isinstance(exc.message, i18n.Message):
+        item["message"] = exc.message.stored()
+    return item
 
 
 _register("bulk_decision", _check_bulk, _run_bulk)
