@@ -82,6 +82,8 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     app.register_blueprint(diagrams.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(exports.bp)
+    from . import delegation
+    app.register_blueprint(delegation.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
     views.init_app(app)

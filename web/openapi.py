@@ -113,6 +113,9 @@ def schemas() -> dict[str, Any]:
                             "null when the step has neither"},
         "send_back_to": {**array(STRING), "description": "the earlier steps `send_back` may return the case to"},
         "events": array(ref("Event")), "created_at": DATETIME,
+        "copied_to": {**array(STRING), "description": "抄送: who the case was copied to, for information"},
+        "acting_for": {**array(obj({"principal": STRING, "delegate": STRING, "until": DATE})),
+                       "description": "代理: assignees whose delegation is in force, and who acts for them"},
     })
     quota = obj({"cap": nullable(NUMBER), "headcount": INTEGER, "holders": INTEGER,
                  "freed_by_demotions": INTEGER, "quota": nullable(INTEGER), "explanation": nullable(STRING)},
@@ -198,6 +201,11 @@ def schemas() -> dict[str, Any]:
         }),
         "JobPage": page_of("Job"),
         "CasePage": page_of("Case"),
+        "Delegation": obj({
+            "id": INTEGER, "principal": STRING, "delegate": STRING, "starts_on": DATE, "ends_on": DATE,
+            "comment": STRING, "status": {"type": "string", "enum": ["upcoming", "active", "ended", "revoked"]},
+            "created_at": DATETIME, "revoked_at": nullable(DATETIME), "revoked_by": nullable(STRING)}),
+        "DelegationPage": page_of("Delegation"),
         "RoundPage": page_of("Round"),
         "ReviewPage": page_of("Review"),
     }
@@ -294,6 +302,11 @@ def request_bodies() -> dict[str, Any]:
     }
     return {
         "Credentials": obj({"username": STRING, "password": STRING}),
+        "NewDelegation": obj({"delegate": {**STRING, "description": "the colleague's username"},
+                              "starts_on": DATE, "ends_on": {**DATE, "description": "included"},
+                              "comment": {"type": "string", "maxLength": 2000}},
+                             required=["delegate", "starts_on", "ends_on"]),
+        "RevokeDelegation": obj({"comment": {"type": "string", "maxLength": 2000}}, required=[]),
         "NewCase": new_case,
         "Action": action,
         "NewRound": obj({"unit": STRING, "period": {**STRING, "examples": ["2026"]}, "title": STRING,
@@ -503,6 +516,21 @@ def paths() -> dict[str, Any]:
             body="Action",
             description="Checks in order: visible (404), possible in the current state (409), the caller's "
                         "authority (403), the version named (409), the body and the rules (400/422).")},
+        "/delegations": {
+            "get": operation("listDelegations", "The delegations (代理) the caller gave or received",
+                             {200: json_answer("A page of delegations.", ref("DelegationPage"))}, [400],
+                             tags=["delegation"], params=PAGING),
+            "post": operation("createDelegation", "Name a colleague to act for the caller (an approver or HR) "
+                                                  "between two dates",
+                              {201: json_answer("The delegation.", ref("Delegation"))}, [403, 422],
+                              tags=["delegation"], body="NewDelegation")},
+        "/delegations/{delegation_id}/revoke": {"post": operation(
+            "revokeDelegation", "End a delegation (the principal, the delegate, or HR or an admin above)",
+            {200: json_answer("The delegation, revoked.", ref("Delegation"))}, [403, 404, 409, 422],
+            tags=["delegation"], params=[path_id("delegation_id", "delegation")], body="RevokeDelegation")},
+        "/copies": {"get": operation("listCopies", "The cases copied to the caller (抄送), for information",
+                                     {200: json_answer("A page of cases.", ref("CasePage"))}, [400],
+                                     tags=["delegation"], params=PAGING)},
         "/inbox": {"get": operation("getInbox", "The cases waiting for the caller's action now",
                                     {200: json_answer("A page of cases.", ref("CasePage"))}, [400],
                                     tags=["cases"], params=PAGING)},
@@ -605,7 +633,8 @@ def _document() -> dict[str, Any]:
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerToken": []}, {"session": []}],
-        "tags": [{"name": n} for n in ("auth", "reference", "cases", "hr", "rounds", "reviews", "jobs")],
+        "tags": [{"name": n} for n in ("auth", "reference", "cases", "hr", "rounds", "reviews", "jobs",
+                                                "delegation")],
         "paths": paths(),
         "components": {
             "securitySchemes": {

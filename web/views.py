@@ -47,6 +47,7 @@ ACTIONS = {
     "end_publicity": _l("Publicity ended"), "sustain": _l("Sustain the rejection"),
     "reinstate": _l("Reinstate the application"),
     "add_signer": _l("Add a signer"), "send_back": _l("Send back to an earlier step"),
+    "hand_over": _l("Hand over"), "copy": _l("Copy to"),
     "roles_change": _l("Roles changed"), "password_set": _l("Password set"), "grade_change": _l("Grade changed"),
     "grade_history": _l("Earlier grades imported"),
 }

@@ -124,6 +124,10 @@ API_ACTIONS = {
     ("hr_approval", "reject"): ({}, {"hr_in": 422}),
     ("hr_approval", "score"): ({"score": 50}, {role: 409 for role in SEES["hr_approval"]}),
     ("effective", "withdraw"): ({}, {role: 409 for role in SEES["effective"]}),
+    # 转办: a current assignee only (then the body names nobody: 400); 抄送: an assignee or HR over the unit.
+    ("qualification_review", "hand_over"): ({}, {"approver_in": 400}),
+    ("qualification_review", "copy"): ({}, {"approver_in": 400, "hr_in": 400, "admin": 400}),
+    ("effective", "hand_over"): ({}, {role: 409 for role in SEES["effective"]}),
 }
 
 # The pages' forms: fields are prefixed by the action; the version the page showed is a hidden field.
@@ -160,6 +164,13 @@ MATRIX: dict[tuple[str, str], Entry] = {
     # Pages: anonymous visitors are sent to the login page (302); the API answers them 401.
     ("/", "GET"): entry(Probe("/", codes(200, anonymous=302))),
     ("/inbox", "GET"): entry(Probe("/inbox", codes(200, anonymous=302))),
+    # Delegations (代理): everyone logged in has the page; a form without a colleague is 400; a delegation
+    # nobody may see is 404. The cases copied to me (抄送): everyone's own list.
+    ("/delegations", "GET"): entry(Probe("/delegations", codes(200, anonymous=302))),
+    ("/delegations", "POST"): entry(Probe("/delegations", codes(400, anonymous=302), {"delegate": ""})),
+    ("/delegations/<int:delegation_id>/revoke", "POST"): entry(
+        Probe("/delegations/999999/revoke", codes(404, anonymous=302))),
+    ("/copies", "GET"): entry(Probe("/copies", codes(200, anonymous=302))),
     ("/cases/", "GET"): entry(Probe("/cases/", codes(200, anonymous=302)),
                               Probe("/cases/?unit=NOWHERE", codes(404, anonymous=302))),
     ("/cases/<int:case_id>", "GET"): entry(
@@ -274,6 +285,11 @@ MATRIX: dict[tuple[str, str], Entry] = {
         Probe("/api/v1/cases/999999", codes(404, anonymous=401))),
     ("/api/v1/cases/<int:case_id>/<action>", "POST"): entry(*_action_probes(API_ACTIONS, "/api/v1", 401)),
     ("/api/v1/inbox", "GET"): entry(Probe("/api/v1/inbox", codes(200, anonymous=401))),
+    ("/api/v1/delegations", "GET"): entry(Probe("/api/v1/delegations", codes(200, anonymous=401))),
+    ("/api/v1/delegations", "POST"): entry(Probe("/api/v1/delegations", codes(400, anonymous=401), {})),
+    ("/api/v1/delegations/<int:delegation_id>/revoke", "POST"): entry(
+        Probe("/api/v1/delegations/999999/revoke", codes(404, anonymous=401))),
+    ("/api/v1/copies", "GET"): entry(Probe("/api/v1/copies", codes(200, anonymous=401))),
     ("/api/v1/pipeline", "GET"): entry(
         Probe("/api/v1/pipeline", among(PIPELINE, 200, 403, 401)),
         Probe("/api/v1/pipeline?unit=B1", among(UNIT_B1, 200, 404, 401)),
@@ -318,7 +334,8 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("/api/v1/jobs/imports", "POST"): entry(Probe("/api/v1/jobs/imports", among({"admin"}, 400, 403, 401))),
     # The annual review as a job: HR at the unit or above (as POST /reviews); a bad year is then 400.
     ("/api/v1/jobs/reviews", "POST"): entry(
-        Probe("/api/v1/jobs/reviews", among({"hr_in", "admin"}, 400, 403, 401), {"unit": "B1", "period": "x"})),
+        Probe("/api/v1/jobs/reviews", {**among(UNIT_B1, 400, 404, 401), "approver_in": 403},
+              {"unit": "B1", "period": "x"})),
     # Only a failed job is queued again: the queued one the matrix holds answers 409 to those who see it.
     ("/api/v1/jobs/<int:job_id>/retry", "POST"): entry(
         Probe("/api/v1/jobs/{job}/retry", among({"hr_in", "admin"}, 409, 404, 401), {})),
