@@ -189,6 +189,8 @@ def record_reinstated(event) -> None:
     ctx = ctx_of(event)
     rejection = rules.rejection_event(ctx.case)
     ctx.event_data.update(rejected_by=rejection.actor_id, rejected_at=rejection.from_state)
+    if rejection.data.get("on_behalf_of_id"):    # a delegate rejected it: its principal is bound too
+        ctx.event_data["rejected_for"] = rejection.data["on_behalf_of_id"]
 
 
 # --- lifecycle kinds ---------------------------------------------------------------------------------

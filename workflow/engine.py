@@ -354,6 +354,8 @@ def exclusions(case: Case, step: str | None) -> dict[int, str]:
     for ev in case.events:    # a rejection overturned on appeal: its author no longer decides the case
         if ev.action == "reinstate" and ev.data.get("rejected_by"):
             excluded.setdefault(ev.data["rejected_by"], "conflict")
+            if ev.data.get("rejected_for"):
+                excluded.setdefault(ev.data["rejected_for"], "conflict")
     for ev in case.events if step else ():
         if ev.data.get("decision") and ev.data.get("step") != step and ev.actor_id:
             excluded.setdefault(ev.actor_id, "conflict")

@@ -188,3 +188,38 @@ def test_copy_is_for_information_only(walk, bank):
     walk.act(case, "copy", "hr_b1", to="appr_hq")       # HR over the unit, not an assignee
     assert case.events[-1].role == "hr" and case.version == version + 1
     assert invariants.check() == []
+
+
+def test_countersign_on_behalf_counts_the_principals_signature_once(walk, bank, deputy, make_person, tmp_path):
+    from tests.workflow.test_engine import variant
+    engine.activate_policy(variant(tmp_path, **{"steps.qualification_review.sign": "all"}), "countersign")
+    make_person("appr_b1b", bank["units"]["B1"], roles=["approver@B1"])
+    db.session.commit()
+    case = walk.file()
+    delegate("appr_b1", "deputy")
+    delegate("appr_b1b", "deputy")                    # one delegate for both signers
+    walk.act(case, "qualify", "deputy")
+    assert case.state == "qualification_review"
+    signed_for = case.events[-1].data["on_behalf_of"]
+    assert {p.username for p in case.assignee_people("decide")} == {"appr_b1", "appr_b1b"} - {signed_for}
+    # the deputy may not give the second signature too, nor the principal sign again
+    decision = can("deputy", case, "qualify")
+    assert not decision and "already signed" in decision.reason
+    assert not can(signed_for, case, "qualify")
+    other = ({"appr_b1", "appr_b1b"} - {signed_for}).pop()
+    walk.act(case, "qualify", other)
+    assert case.state == "panel_scoring"
+    assert invariants.check() == []
+
+
+def test_a_rejection_on_behalf_overturned_on_appeal_binds_delegate_and_principal(walk, deputy):
+    case = walk.file()
+    delegate("appr_b1", "deputy")
+    walk.act(case, "reject", "deputy", comment="业绩不足")
+    walk.act(case, "appeal", "emp", statement="业绩证明已补充")
+    walk.act(case, "reinstate", "appr_r1", comment="材料齐全")
+    assert case.state == "qualification_review"
+    excluded = engine.exclusions(case, "qualification_review")
+    assert excluded[deputy.id] == "conflict" and excluded[p("appr_b1").id] == "conflict"
+    assert "appr_b1" not in [a.person.username for a in case.assignments]
+    assert invariants.check() == []
