@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from workflow import authority, notify
 from workflow.errors import Invalid, NotFound
-from workflow.models import db, Notification, Person
+from workflow.models import db, Person
+from workflow.models.notifications import Notification
 
 from .api import body, bp, paginate
 from .notifications import describe, listing, mark_read, own_notification, set_preferences, unread_count

@@ -28,7 +28,8 @@ from flask_babel import force_locale, gettext as _
 from sqlalchemy import select
 
 from workflow import clock, notify
-from workflow.models import db, Notification
+from workflow.models import db
+from workflow.models.notifications import Notification
 
 log = logging.getLogger("gradeflow.mail")
 

@@ -14,7 +14,8 @@ from wtforms.validators import Length, Optional
 
 from workflow import authority, clock, notify
 from workflow.errors import Forbidden, Invalid, NotFound, WorkflowError
-from workflow.models import db, Notification, Person
+from workflow.models import db, Person
+from workflow.models.notifications import Notification
 
 from .unit_of_work import load_visible_case
 from .views import ACTIONS, KINDS, STATES, label

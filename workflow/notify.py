@@ -22,7 +22,8 @@ from . import audit, authority, clock
 from .errors import Conflict, Forbidden, Invalid, Refused
 from .i18n import _l
 from .machines import rulebook
-from .models import db, Case, Event, Notification, Person
+from .models import db, Case, Event, Person
+from .models.notifications import Notification
 
 # Decisions the applicant is not told of one by one: each blind score, the supervisor's evaluation.
 QUIET_DECISIONS = frozenset({"score", "supervisor_score", "evaluate"})
