@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from .errors import Refused
+from .i18n import _l, term
 from .models import db, OrgUnit, Person, RoleAssignment
 from .policy import Policy
 
@@ -65,7 +66,8 @@ def route_at(policy: Policy, employee: Person, role: str, level_index: int, excl
     if escalations:
         chain = start.ancestors()
         if len(chain) <= escalations:
-            raise Refused(f"the step '{step}' is already at the top and cannot go higher", step=step)
+            raise Refused(_l("the step '%(step)s' is already at the top and cannot go higher",
+                             step=term("state", step)), step=step)
         start, reason = chain[escalations], "escalated"
     for unit in start.ancestors():
         found = holders(role, unit)
@@ -81,8 +83,9 @@ def route_at(policy: Policy, employee: Person, role: str, level_index: int, excl
                 reason = "self"
             else:
                 reason = "conflict"
-    raise Refused(f"nobody from {start.code} up to the root holds '{role}' and may act on the step "
-                  f"'{step}' for {employee.username}", step=step, unit=start.code)
+    raise Refused(_l("nobody from %(unit)s up to the root holds '%(role)s' and may act on the step '%(step)s' "
+                     "for %(username)s", unit=start.code, role=term("role", role), step=term("state", step),
+                     username=employee.username), step=step, unit=start.code)
 
 
 def route_above(unit: OrgUnit, roles: tuple[str, ...], excluded: dict[int, str], step: str) -> Route:
@@ -95,7 +98,8 @@ def route_above(unit: OrgUnit, roles: tuple[str, ...], excluded: dict[int, str],
             able = tuple(p for p in holders(role, u) if p.id not in excluded)
             if able:
                 return Route(u, role, able, None if u is start and role == roles[0] else "vacancy", start)
-    raise Refused(f"nobody above {unit.code} holds {' or '.join(roles)} and may hear the appeal", step=step)
+    raise Refused(_l("nobody above %(unit)s holds %(roles)s and may hear the appeal", unit=unit.code,
+                     roles=" / ".join(roles) if len(roles) > 1 else term("role", roles[0])), step=step)
 
 
 def supervisors_of(employee: Person, excluded: dict[int, str] | None = None) -> tuple[OrgUnit, list[Person]] | None:
