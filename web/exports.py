@@ -69,6 +69,8 @@ NOTES = {
     "people.status": (_l("active (default) or probation; a dismissal is never imported."), "active"),
     "people.roles": (_l("Roles as ROLE@UNIT_CODE, separated by ';'."), "approver@T01"),
     "people.password": (_l("An initial password (at least 6 characters), or empty."), ""),
+    "people.email": (_l("The e-mail address notifications are sent to, or empty for none."),
+                     "liyang@example.com"),
     "history.username": (_l("Sheet of earlier grades: the person (in the people sheet or already loaded, "
                             "with no grade history yet)."), "liyang"),
     "history.grade": (_l("A grade the person held before the current one; each person's rows in the order "
