@@ -10,12 +10,14 @@ from collections import defaultdict
 from decimal import Decimal
 
 from sqlalchemy import and_, case as sql_case, exists, func, literal, not_, or_, select
+from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from . import clock, delegation
 from .machines import RULEBOOKS
 from .models import (db, Case, CaseAssignee, CaseCopy, CaseScore, Delegation, Event, OrgUnit, PanelMember,
                      Person, RoleAssignment)
+from .models.attachments import Attachment
 from .policy import Policy
 
 
@@ -38,7 +40,8 @@ def case_full_options() -> tuple:
                 joinedload(CaseAssignee.person).selectinload(Person.roles).joinedload(RoleAssignment.unit)),
             selectinload(Case.events), selectinload(Case.scores).joinedload(CaseScore.scorer),
             selectinload(Case.panel).joinedload(PanelMember.person), selectinload(Case.conflicts),
-            _delegations_of_assignees(), selectinload(Case.copies).joinedload(CaseCopy.person))
+            _delegations_of_assignees(), selectinload(Case.copies).joinedload(CaseCopy.person),
+            selectinload(Case.attachments).joinedload(Attachment.uploaded_by))
 
 
 def _delegations_of_assignees():
@@ -227,21 +230,30 @@ def step_times(unit: OrgUnit, kind: str | None = None, today: dt.date | None = N
     terminal = or_(*[and_(changes.c.kind == k, changes.c.state.in_(sorted(rb.terminal)))
                      for k, rb in RULEBOOKS.items()])
     raw = _days(changes.c.entered, func.coalesce(changes.c.left_at, _until(today)))
-    days = sql_case((raw < 0, 0.0), else_=raw)
-    part = (changes.c.kind, changes.c.state)
-    visits = select(
-        changes.c.kind, changes.c.state, changes.c.case_id, days.label("days"),
-        sql_case((changes.c.left_at.is_(None), 1), else_=0).label("current"),
-        func.row_number().over(partition_by=part, order_by=(days, changes.c.case_id)).label("up"),
-        func.row_number().over(partition_by=part, order_by=(days.desc(), changes.c.case_id)).label("down"),
-        func.count().over(partition_by=part).label("n"),
-    ).where(not_(terminal)).subquery()
+    # Each visit's days worked out once, in a subquery, not again in every sort below.
+    visits = select(changes.c.kind, changes.c.state, changes.c.case_id,
+                    sql_case((raw < 0, 0.0), else_=raw).label("days"),
+                    sql_case((changes.c.left_at.is_(None), 1), else_=0).label("current")
+                    ).where(not_(terminal)).subquery()
     v = visits.c
-    middle = or_(v.up == (v.n + 1) // 2, v.up == (v.n + 2) // 2)
-    rows = db.session.execute(
-        select(v.kind, v.state, func.count(), func.sum(v.current), func.avg(sql_case((middle, v.days))),
-               func.max(v.days), func.max(sql_case((v.down == 1, v.case_id))))
-        .group_by(v.kind, v.state))
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Ordered-set aggregates: one sort per step, no window over every visit.
+        median = func.percentile_cont(0.5).within_group(v.days)
+        slowest_case = pg.array_agg(pg.aggregate_order_by(v.case_id, v.days.desc(), v.case_id))[1]
+        q = select(v.kind, v.state, func.count(), func.sum(v.current), median, func.max(v.days), slowest_case)
+    else:
+        # SQLite has no percentile: the mean of the middle one or two by their rank within the step.
+        part = (v.kind, v.state)
+        ranked = select(
+            *v, func.row_number().over(partition_by=part, order_by=(v.days, v.case_id)).label("up"),
+            func.row_number().over(partition_by=part, order_by=(v.days.desc(), v.case_id)).label("down"),
+            func.count().over(partition_by=part).label("n")).subquery()
+        r = ranked.c
+        middle = or_(r.up == (r.n + 1) // 2, r.up == (r.n + 2) // 2)
+        q = select(r.kind, r.state, func.count(), func.sum(r.current), func.avg(sql_case((middle, r.days))),
+                   func.max(r.days), func.max(sql_case((r.down == 1, r.case_id))))
+        v = r
+    rows = db.session.execute(q.group_by(v.kind, v.state))
     order = {key: i for i, key in enumerate((k, s) for k, rb in RULEBOOKS.items() for s in rb.states)}
     out = [{"kind": k, "state": state, "visits": n, "current": int(current or 0),
             "median_days": round(float(median), 1), "slowest_days": round(float(slowest), 1),
@@ -264,7 +276,8 @@ def funnel(unit: OrgUnit) -> list[dict]:
     later one. A rejected, withdrawn or unselected case counts up to where it got."""
     rank = sql_case(FUNNEL_RANK, value=Event.to_state, else_=0)
     reached = (_in_subtree(select(Event.case_id, func.max(rank).label("reached")).select_from(Case), unit)
-               .join(Event, Event.case_id == Case.id).where(Case.kind == "promotion")
+               .join(Event, Event.case_id == Case.id)
+               .where(Case.kind == "promotion", Event.to_state.in_(list(FUNNEL_RANK)))
                .group_by(Event.case_id).subquery())
     counts = dict(db.session.execute(select(reached.c.reached, func.count()).group_by(reached.c.reached)).all())
     return [{"stage": stage, "cases": sum(n for r, n in counts.items() if r >= i)}

@@ -1,4 +1,5 @@
 """见习期/试用期 — probation, as data. The supervisor evaluates; HR confirms, extends once, or fails it."""
+from .. import attachments as att
 from .. import effects as fx
 from .. import rules as r
 
@@ -13,11 +14,12 @@ ROUTES = {"evaluation": "supervisor"}                                 # the dire
 ACTORS = {
     "open_evaluation": "decide", "evaluate": "supervisor", "confirm": "decide", "extend": "decide",
     "fail": "decide", "declare_conflict": "any_assignee", "reroute": "system", "close": "system",
+    "attach": "contributor",     # evidence for the evaluation: the trainee, the assignees, HR over the case
 }
 AUTOMATIC = []
 SYSTEM_ALSO = ["open_evaluation", "reroute", "close"]
 DECISIONS = ["evaluate", "confirm", "extend", "fail"]
-VERSION_FREE = []
+VERSION_FREE = ["attach"]
 
 _OPEN = ["in_probation", "evaluation", "hr_review"]
 
@@ -35,4 +37,6 @@ TRANSITIONS = [
      "before": fx.declare_conflict},
     {"trigger": "reroute", "source": _OPEN, "dest": None, "before": fx.reroute},
     {"trigger": "close", "source": _OPEN, "dest": "withdrawn", "prepare": r.require_comment},
+    {"trigger": "attach", "source": _OPEN, "dest": None, "prepare": att.require_file,
+     "before": att.record_attachment},
 ]

@@ -1,4 +1,5 @@
 """晋级 — the promotion pipeline, as data. Guards come from workflow.rules, effects from workflow.effects."""
+from .. import attachments as att, paper_forms as paper
 from .. import effects as fx
 from .. import rules as r
 
@@ -26,13 +27,17 @@ ACTORS = {
     "declare_conflict": "any_assignee", "escalate": "system", "reroute": "system", "close": "system",
     "not_select": "decide", "object": "in_scope", "uphold": "decide", "overturn": "decide",
     "end_publicity": "system", "appeal": "applicant", "sustain": "decide", "reinstate": "decide",
+    # 附件: the applicant while the case is open, its current assignees and HR over it (authority.py).
+    "attach": "contributor",
+    # A panel member's score from the paper panel form, entered by HR over the case for the member.
+    "score_for": "hr_over_case",
 }
 AUTOMATIC = ["scoring_complete"]          # fired by the engine as `system` when their conditions hold
 SYSTEM_ALSO = ["make_effective", "escalate", "reroute", "close", "end_publicity"]   # taken as `system` (tick, a role change,
 #                                                                   the employment ending)
 DECISIONS = ["qualify", "return", "reject", "approve", "score", "supervisor_score", "not_select", "uphold",
              "overturn", "sustain", "reinstate"]   # four eyes
-VERSION_FREE = ["score", "supervisor_score"]   # concurrent scorers never block each other
+VERSION_FREE = ["score", "supervisor_score", "score_for", "attach"]   # concurrent scorers never block each other
 # A round's cases in hr_approval are decided together by its decision (approve up to the quota, not_select
 # the rest), by HR at the round's unit or above; `not_select` exists only there (workflow/rounds.py).
 ROUND_ACTIONS = ["approve", "not_select"]
@@ -58,6 +63,8 @@ TRANSITIONS = [
      "before": fx.assign_panel},
     {"trigger": "score", "source": "panel_scoring", "dest": None, "prepare": r.require_score,
      "before": fx.record_panel_score},
+    {"trigger": "score_for", "source": "panel_scoring", "dest": None,
+     "prepare": [r.require_score, paper.require_paper_member], "before": paper.record_paper_score},
     {"trigger": "supervisor_score", "source": "panel_scoring", "dest": None, "prepare": r.require_score,
      "before": fx.record_supervisor_score},
     {"trigger": "scoring_complete", "source": "panel_scoring", "dest": "hr_approval",
@@ -104,4 +111,6 @@ TRANSITIONS = [
     {"trigger": "close", "source": _OPEN, "dest": "withdrawn", "prepare": r.require_comment},
     {"trigger": "declare_conflict", "source": _ASSIGNED, "dest": None, "prepare": r.require_comment,
      "before": fx.declare_conflict},
+    {"trigger": "attach", "source": _OPEN, "dest": None, "prepare": att.require_file,
+     "before": att.record_attachment},
 ]
