@@ -26,6 +26,7 @@ MORE_DUTIES = {"any_assignee": _l("Any assignee"), "system": _l("System"), "init
 GUARDS = {
     "require_comment": _l("needs a comment"), "require_statement": _l("needs a statement"),
     "require_score": _l("a score from 0 to 100"), "require_members": _l("names the members"),
+    "require_file": _l("an uploaded file"), "require_paper_member": _l("a panel member due to score"),
     "require_effective_date": _l("on or after the effective date"),
     "require_overdue": _l("overdue long enough"),
     "last_signature": _l("last signature"), "effective_on_approval": _l("policy: effective on approval"),
@@ -42,13 +43,13 @@ GUARDS = {
     "require_appeal_open": _l("inside the appeal window, once"),
     "rejected_at_qualification": _l("rejected at qualification review"),
     "no_panel": _l("policy: no panel for this level"),
+    "require_hand_over": _l("to a holder of the same role at the step's unit or above, without a conflict"),
+    "require_copy": _l("names someone the case was not copied to"),
     "vote_short_of_failure": _l("a committee vote: the pass ratio is still reachable"),
     "signature_awaited": _l("an added signer is still to sign"),
     "require_signer": _l("names a signer who may act on this step"),
     "require_passed_step": _l("a step the case passed through"),
     "names_the_step": _l("the step named"),
-    "require_hand_over": _l("to a holder of the same role at the step's unit or above, without a conflict"),
-    "require_copy": _l("names someone the case was not copied to"),
 }
 
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from workflow import authority, clock, delegation, engine, signing
+from workflow import attachments, authority, clock, delegation, engine, signing
 from workflow.models import Case, Person
 
 ROUTING_SENTENCES = {
@@ -48,7 +48,7 @@ def objector_visible(viewer: Person, case: Case, ev) -> bool:
 
 def event_json(ev, hide_score: bool, hide_actor: bool = False) -> dict[str, Any]:
     data = dict(ev.data or {})
-    if hide_score and ev.action in ("score", "supervisor_score"):
+    if hide_score and ev.action in ("score", "supervisor_score", "score_for"):
         data.pop("score", None)
     return {"seq": ev.seq, "action": ev.action, "from_state": ev.from_state, "to_state": ev.to_state,
             "actor": None if hide_actor else ev.actor, "role": ev.role,
@@ -67,6 +67,13 @@ def scores_json(case: Case, viewer: Person) -> dict[str, Any]:
     return {"panel": panel, "panel_members": [m.person.username for m in case.panel],
             "supervisor": supervisor,
             "annual_performance": case.annual_performance}
+
+
+def attachment_json(att) -> dict[str, Any]:
+    return {"id": att.id, "filename": att.filename, "content_type": att.content_type, "size": att.size,
+            "sha256": att.sha256, "uploaded_by": att.uploaded_by.username,
+            "created_at": att.created_at.isoformat() + "Z",
+            "url": f"/api/v1/cases/{att.case_id}/attachments/{att.id}"}
 
 
 def case_json(case: Case, viewer: Person) -> dict[str, Any]:
@@ -95,6 +102,7 @@ def case_json(case: Case, viewer: Person) -> dict[str, Any]:
         "send_back_to": signing.send_back_targets(case),
         "events": [event_json(ev, hide, not objector_visible(viewer, case, ev)) for ev in case.events],
         "created_at": case.created_at.isoformat() + "Z",
+        "attachments": [attachment_json(a) for a in attachments.of_case(case)],
         "copied_to": [c.person.username for c in case.copies],
         "acting_for": [{"principal": a["principal"].username, "delegate": a["delegate"].username,
                         "until": a["until"].isoformat()} for a in delegation.acting_on(case)] if not case.closed else [],

@@ -9,6 +9,7 @@ import zipfile
 from werkzeug.datastructures import FileStorage
 
 from workflow.errors import Invalid
+from workflow.i18n import _l
 
 KINDS = ("csv", "xlsx")
 ZIP_MAGIC = b"PK\x03\x04"
@@ -69,3 +70,41 @@ def _check_csv(name: str, data: bytes, field: str) -> None:
         line = data[:exc.start].count(b"\n") + 1
         raise Invalid(f"{name!r} is not UTF-8 text (line {line}); in Excel use Save As 'CSV UTF-8'",
                       field=field) from None
+
+
+# --- attachments (certificates, diplomas, evidence of results) ---------------------------------------------
+
+ATTACHMENT_TYPES = {     # extension -> (content type, how its content starts)
+    "pdf": ("application/pdf", (b"%PDF-",)),
+    "png": ("image/png", (b"\x89PNG\r\n\x1a\n",)),
+    "jpg": ("image/jpeg", (b"\xff\xd8\xff",)),
+    "jpeg": ("image/jpeg", (b"\xff\xd8\xff",)),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", (ZIP_MAGIC,)),
+}
+
+
+def checked_attachment(storage: FileStorage | None, max_bytes: int, field: str = "file") -> tuple[str, str, bytes]:
+    """An attachment's display name, content type and bytes. Raises Invalid (400) for no file, a type other
+    than PDF, PNG, JPEG or XLSX (by extension and by content, whatever the browser claims), a workbook
+    that fails the import checks, or more than `max_bytes`."""
+    if storage is None or not storage.filename:
+        raise Invalid(_l("choose a file to attach (PDF, PNG, JPEG or XLSX)"), field=field)
+    # The name as the person knows it (Chinese included), without any folder part or control characters.
+    name = storage.filename.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()[:255]
+    kind = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if kind not in ATTACHMENT_TYPES:
+        raise Invalid(_l("only PDF, PNG, JPEG and XLSX files can be attached, not “%(name)s”", name=name), field=field)
+    data = storage.read(max_bytes + 1)
+    if not data:
+        raise Invalid(_l("“%(name)s” is empty", name=name), field=field)
+    if len(data) > max_bytes:
+        raise Invalid(_l("“%(name)s” is larger than %(mb)s MB", name=name, mb=max_bytes // (1024 * 1024)),
+                      field=field)
+    content_type, magic = ATTACHMENT_TYPES[kind]
+    if not data.startswith(magic):
+        raise Invalid(_l("“%(name)s” is not a %(kind)s file (its content is not one)", name=name,
+                         kind=kind.upper()), field=field)
+    if kind == "xlsx":
+        _check_xlsx(name, data, field)
+    return name, content_type, data
