@@ -238,8 +238,10 @@ def fail_probation(event) -> None:
     ctx = ctx_of(event)
     ctx.case.outcome = ctx.data["outcome"]
     if ctx.case.outcome == "dismissal":
-        follow = engine.open_case("dismissal", ctx.actor, ctx.case.employee, reason="probation_failed",
-                                  comment=ctx.comment, today=ctx.today, related=ctx.case)
+        # A delegate fails it in HR's authority: the dismissal case is HR's, opened by the delegate.
+        follow = engine.open_case("dismissal", ctx.signer, ctx.case.employee, reason="probation_failed",
+                                  comment=ctx.comment, today=ctx.today, related=ctx.case,
+                                  acted_by=ctx.actor if ctx.on_behalf_of is not None else None)
         ctx.event_data["dismissal_case"] = follow.id
     ctx.event_data["outcome"] = ctx.case.outcome
 

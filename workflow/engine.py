@@ -181,7 +181,7 @@ def _kind_policy_or_refuse(pol: Policy, kind: str):
 
 
 def _open(kind: str, filer: Person | None, employee: Person, pv: PolicyVersion, pol: Policy, today: dt.date,
-          **fields) -> Case:
+          acted_by: Person | None = None, **fields) -> Case:
     rb = rulebook(kind)
     if db.session.scalar(select(Case.id).where(Case.employee_id == employee.id, Case.kind == kind,
                                                Case.closed.is_(False))):
@@ -198,9 +198,12 @@ def _open(kind: str, filer: Person | None, employee: Person, pv: PolicyVersion, 
         ra = authority.hr_assignment_over(filer, employee.unit) or authority.supervisor_assignment_over(
             filer, employee.unit)
         role, unit = (ra.role, ra.unit.code) if ra else ("employee", filer.unit.code)
-    audit.append(case, action="create", actor=filer, role=role, unit=unit, from_state=None, to_state=case.state,
-                 comment=case.statement, data={k: (v.isoformat() if isinstance(v, dt.date) else v)
-                                               for k, v in fields.items() if k in ("reason", "severity", "due_on")})
+    created = {k: (v.isoformat() if isinstance(v, dt.date) else v)
+               for k, v in fields.items() if k in ("reason", "severity", "due_on")}
+    if acted_by is not None:   # a delegate opened it in the filer's authority (workflow/delegation.py)
+        created.update(on_behalf_of=filer.username, on_behalf_of_id=filer.id)
+    audit.append(case, action="create", actor=acted_by or filer, role=role, unit=unit, from_state=None,
+                 to_state=case.state, comment=case.statement, data=created)
     _route_state(case, rb, pol, today, entering=True)
     flush()
     return case
@@ -226,9 +229,11 @@ def open_probation(employee: Person, filer: Person | None = None, today: dt.date
 
 
 def open_case(kind: str, filer: Person | None, employee: Person, *, reason: Any, severity: Any = None,
-              comment: Any = "", today: dt.date | None = None, related: Case | None = None) -> Case:
+              comment: Any = "", today: dt.date | None = None, related: Case | None = None,
+              acted_by: Person | None = None) -> Case:
     """Open a demotion or dismissal case. Misconduct is brought by the direct supervisor or HR, with a
-    severity whose sanctions (policy) include this kind; other grounds by HR or the system."""
+    severity whose sanctions (policy) include this kind; other grounds by HR or the system. `acted_by`: the
+    delegate who opens it on the filer's behalf (the filer's authority; the event names both)."""
     today = today or clock.today()
     if kind not in REASONS:
         raise Invalid(f"unknown kind {kind!r}", field="kind")
@@ -262,7 +267,7 @@ def open_case(kind: str, filer: Person | None, employee: Person, *, reason: Any,
             raise Refused(f"{employee.username} holds no grade of the ladder", field="employee")
         if pol.level_index(employee.level) == 0:
             raise Refused(f"{employee.username} is at the lowest level and cannot move down", field="employee")
-    return _open(kind, filer, employee, pv, pol, today, reason=reason, severity=severity,
+    return _open(kind, filer, employee, pv, pol, today, acted_by=acted_by, reason=reason, severity=severity,
                  statement=comment.strip(), related_case=related)
 
 

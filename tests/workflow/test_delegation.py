@@ -223,3 +223,22 @@ def test_a_rejection_on_behalf_overturned_on_appeal_binds_delegate_and_principal
     assert excluded[deputy.id] == "conflict" and excluded[p("appr_b1").id] == "conflict"
     assert "appr_b1" not in [a.person.username for a in case.assignments]
     assert invariants.check() == []
+
+
+def test_a_delegate_fails_a_probation_into_a_dismissal_in_hrs_authority(walk, bank, deputy, make_person):
+    from workflow.models import Case
+    newbie = make_person("newbie", bank["units"]["T1"], status="probation", hired_on=dt.date(2025, 3, 15),
+                         skill_test=72)
+    db.session.commit()
+    case = engine.open_probation(newbie, p("hr_b1"))
+    db.session.commit()
+    walk.act(case, "open_evaluation", "hr_b1")
+    walk.act(case, "evaluate", "sup_t1", score=60, comment="未达要求")
+    delegate("hr_b1", "deputy")                      # deputy holds no HR role of their own
+    walk.act(case, "fail", "deputy", outcome="dismissal", comment="未达到岗位要求")
+    assert case.events[-1].data["on_behalf_of"] == "hr_b1" and case.events[-1].role == "hr"
+    follow = db.session.query(Case).filter_by(kind="dismissal", employee_id=newbie.id).one()
+    created = follow.events[0]
+    assert follow.filed_by.username == "hr_b1"
+    assert (created.actor, created.role, created.data["on_behalf_of"]) == ("deputy", "hr", "hr_b1")
+    assert invariants.check() == []
