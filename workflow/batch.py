@@ -47,7 +47,7 @@ KINDS: dict[str, Kind] = {}
 
 def kind(name: Any) -> Kind:
     if not isinstance(name, str) or name not in KINDS:
-        raise Invalid(f"kind must be one of {', '.join(KINDS)}", field="kind")
+        raise Invalid(_l("kind must be one of %(kinds)s", kinds=", ".join(KINDS)), field="kind")
     return KINDS[name]
 
 
@@ -57,7 +57,7 @@ def _register(name: str, check, run) -> None:
 
 def _object(params: Any) -> dict[str, Any]:
     if not isinstance(params, dict):
-        raise Invalid("the job's parameters must be an object")
+        raise Invalid(_l("the job's parameters must be an object"))
     return params
 
 
@@ -82,9 +82,9 @@ def _check_import(params: Any, actor: Person | None, files: dict[str, tuple[str,
     so only administrators at the root unit (or the command line, as the system) start one."""
     _object(params)
     if actor is not None and not is_root_admin(actor):
-        raise Forbidden("only an administrator at the root unit may import people")
+        raise Forbidden(_l("only an administrator at the root unit may import people"))
     if "people" not in files and "units" not in files and "history" not in files:
-        raise Invalid("an import needs a people file (CSV or XLSX)", field="file")
+        raise Invalid(_l("an import needs a people file (CSV or XLSX)"), field="file")
     return {purpose: name for purpose, (name, _) in sorted(files.items())}
 
 
@@ -245,10 +245,10 @@ def _check_review(params: Any, actor: Person | None, files) -> dict[str, Any]:
     params = _object(params)
     code = params.get("unit")
     if not isinstance(code, str) or not code.strip():
-        raise Invalid("unit must be the code of an org unit", field="unit")
+        raise Invalid(_l("unit must be the code of an org unit"), field="unit")
     unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == code.strip()))
     if unit is None:
-        raise NotFound(f"no unit '{code.strip()}'")
+        raise NotFound(_l("no unit '%(code)s'", code=code.strip()))
     if actor is not None:
         allowed = authority.can_run_review(actor, unit)
         if not allowed:
@@ -259,7 +259,7 @@ def _check_review(params: Any, actor: Person | None, files) -> dict[str, Any]:
         try:
             out["today"] = dt.date.fromisoformat(today).isoformat()
         except (TypeError, ValueError):
-            raise Invalid("today must be a date YYYY-MM-DD", field="today") from None
+            raise Invalid(_l("today must be a date YYYY-MM-DD"), field="today") from None
     return out
 
 
@@ -271,7 +271,7 @@ def _run_review(job: Job, chunks) -> dict[str, Any]:
     p = job.params
     unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == p["unit"]))
     if unit is None:
-        raise NotFound(f"no unit '{p['unit']}'")
+        raise NotFound(_l("no unit '%(code)s'", code=p["unit"]))
     actor = _actor(job)
     today = dt.date.fromisoformat(p["today"]) if p.get("today") else None
     state = job.result or {}
@@ -285,7 +285,7 @@ def _run_review(job: Job, chunks) -> dict[str, Any]:
         if started is None or not started.created:
             stored = started.review if started is not None else review.stored_review(unit, p["period"])
             if stored is None:
-                raise Conflict("another change came first; try again")
+                raise Conflict(_l("another change came first; try again"))
             return {"review": stored.id, "stored": True, "opened": 0, "moved": 0}
         state = {"review": started.review.id, "todo": review.actionable(started.outcomes), "cases": {}}
         chunks.commit(0, len(state["todo"]), state)
