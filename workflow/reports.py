@@ -216,7 +216,7 @@ def step_times(unit: OrgUnit, kind: str | None = None, today: dt.date | None = N
     the median and the longest time in days, and the case of the longest. Read from the audit events: a
     visit starts at the event that moved the case into the state and ends at the next event that moved it
     out; a current visit runs to now (`today`). Counted by the database: window functions over the events,
-    the median as the mean of the middle one or two."""
+    the median by `percentile_cont` on PostgreSQL, as the mean of the middle one or two on SQLite."""
     today = today or clock.today()
     changes = _in_subtree(select(
         Event.case_id, Case.kind, Event.to_state.label("state"), Event.at.label("entered"),
