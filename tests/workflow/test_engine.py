@@ -138,15 +138,6 @@ TABLE = [
     ("effective", "copy", "hr_b1", {"to": "panel5"}, "effective"),
     ("qualification_review", "copy", "emp", {"to": "panel5"}, Forbidden),
     ("qualification_review", "copy", "appr_b1", {"to": "emp"}, Refused),
-    # 转办 within the authority matrix and 抄送 for information (tests/workflow/test_delegation.py)
-    ("qualification_review", "hand_over", "appr_b1", {"to": "appr_r1", "comment": "出差"}, "qualification_review"),
-    ("qualification_review", "hand_over", "appr_b1", {"to": "hr_b1", "comment": "出差"}, Refused),
-    ("qualification_review", "hand_over", "hr_b1", {"to": "appr_r1", "comment": "出差"}, Forbidden),
-    ("effective", "hand_over", "hr_b1", {"to": "hr_r1", "comment": "x"}, Conflict),
-    ("qualification_review", "copy", "appr_b1", {"to": "panel5"}, "qualification_review"),
-    ("effective", "copy", "hr_b1", {"to": "panel5"}, "effective"),
-    ("qualification_review", "copy", "emp", {"to": "panel5"}, Forbidden),
-    ("qualification_review", "copy", "appr_b1", {"to": "emp"}, Refused),
     ("qualification_review", "fly", "appr_b1", {}, NotFound),
     ("qualification_review", "scoring_complete", "appr_b1", {}, NotFound),
 ]
