@@ -23,6 +23,7 @@ from sqlalchemy.orm import aliased
 
 from . import authority, importing
 from .errors import Forbidden, Invalid, NotFound
+from .i18n import _l
 from .models import db, Case, GradeHistory, OrgUnit, Person
 from .policy import Policy
 
@@ -163,10 +164,10 @@ def roster_units(viewer: Person, unit: OrgUnit | None = None) -> list[OrgUnit]:
     `unit`, if it lies in one of them; NotFound otherwise, as for a unit one may not see)."""
     units = [ra.unit for ra in viewer.roles if ra.role in ROSTER_ROLES]
     if not units:
-        raise Forbidden("the roster is for HR, approvers and administrators")
+        raise Forbidden(_l("the roster is for HR, approvers and administrators"))
     if unit is not None:
         if not authority.can_view_unit(viewer, unit, ROSTER_ROLES):
-            raise NotFound(f"no unit '{unit.code}' in your scope")
+            raise NotFound(_l("no unit '%(code)s' in your scope", code=unit.code))
         return [unit]
     return [u for u in units if not any(o is not u and o.contains(u) for o in units)]
 
@@ -235,21 +236,22 @@ def payroll_range(start: Any, end: Any) -> tuple[dt.date, dt.date]:
         try:
             out.append(dt.date.fromisoformat(str(value or "").strip()))
         except ValueError:
-            raise Invalid(f"{name} must be a date YYYY-MM-DD", field=name) from None
+            raise Invalid(_l("%(field)s must be a date YYYY-MM-DD", field=name), field=name) from None
     if out[1] < out[0]:
-        raise Invalid(f"to ({out[1].isoformat()}) is before from ({out[0].isoformat()})", field="to")
+        raise Invalid(_l("to (%(to)s) is before from (%(from)s)", to=out[1].isoformat(), **{"from": out[0].isoformat()}),
+                      field="to")
     if (out[1] - out[0]).days > MAX_RANGE_DAYS:
-        raise Invalid(f"the range spans more than {MAX_RANGE_DAYS} days", field="to")
+        raise Invalid(_l("the range spans more than %(max)s days", max=MAX_RANGE_DAYS), field="to")
     return out[0], out[1]
 
 
 def payroll_units(viewer: Person, unit: OrgUnit | None = None) -> list[OrgUnit]:
     units = [ra.unit for ra in viewer.roles if ra.role in PAYROLL_ROLES]
     if not units:
-        raise Forbidden("grade changes for payroll are exported by HR and administrators")
+        raise Forbidden(_l("grade changes for payroll are exported by HR and administrators"))
     if unit is not None:
         if not authority.can_view_unit(viewer, unit, PAYROLL_ROLES):
-            raise NotFound(f"no unit '{unit.code}' in your scope")
+            raise NotFound(_l("no unit '%(code)s' in your scope", code=unit.code))
         return [unit]
     return [u for u in units if not any(o is not u and o.contains(u) for o in units)]
 
@@ -337,7 +339,8 @@ def template(kind: str, policy: Policy, words: Words, notes: dict[str, tuple[str
     example (`notes`: column -> (description, example)). A people template also has the sheet of earlier
     grades (职级履历) the importer reads with it."""
     if kind not in TEMPLATES:
-        raise NotFound(f"no import template '{kind}' (templates: {', '.join(TEMPLATES)})")
+        raise NotFound(_l("no import template '%(kind)s' (templates: %(templates)s)", kind=kind,
+                           templates=", ".join(TEMPLATES)))
     required, optional, zh = TEMPLATES[kind]
     sheets = [Sheet(words.sheet(kind), template_headers(kind, words.chinese), (),
                     [16] * len(required + optional))]
