@@ -342,3 +342,21 @@ def signature_awaited(event) -> bool:
     someone) is a signature: the step waits for the others."""
     ctx = _ctx(event)
     return not ctx.round_decision and not completes_step(ctx.case, ctx.policy, signer_of(ctx), event.state.name)
+
+
+def candidates(case: Case, adder: Person) -> list[Person]:
+    """Whom `adder` may add as a signer to the current step: holders of the adder's role for it at the
+    step's unit or an ancestor, not excluded from the step, not already signing it (the page's choices; the
+    engine checks again)."""
+    from .models import RoleAssignment
+    mine = next((a for a in case.assignments if a.person_id == adder.id and a.duty == "decide"), None)
+    if mine is None or case.step_unit is None:
+        return []
+    sig = current(case)
+    taken = {a.person_id for a in case.assignments} | sig.added_ids | sig.signed | set(sig.rejections) | {adder.id}
+    excluded = _excluded(case)
+    people = db.session.scalars(
+        select(Person).join(RoleAssignment, RoleAssignment.person_id == Person.id)
+        .where(RoleAssignment.role == mine.role, RoleAssignment.unit_id.in_([u.id for u in case.step_unit.ancestors()]),
+               Person.status != "dismissed").order_by(Person.username).distinct())
+    return [p for p in people if p.id not in taken and p.id not in excluded]

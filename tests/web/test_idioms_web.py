@@ -102,6 +102,9 @@ def test_page_adds_a_signer_after_and_shows_the_order(bank, api, page):
     appr = page("appr_b1")
     html = appr.get(f"/cases/{cid}").get_data(as_text=True)
     assert 'id="form-add_signer"' in html and 'id="form-send_back"' not in html
+    # the choices: approvers at B1 and above, not the adder, not a team's approver, not the applicant
+    assert 'value="appr_r1"' in html and 'value="appr_hq"' in html
+    assert 'value="appr_t1"' not in html and 'value="appr_b1"' not in html and 'value="emp"' not in html
     resp = appr.act(cid, "add_signer", {"person": "appr_hq", "position": "after"})
     assert resp.status_code == 302, resp.get_data(as_text=True)
     html = appr.get(f"/cases/{cid}").get_data(as_text=True)
