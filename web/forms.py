@@ -220,37 +220,6 @@ class OpenProbationForm(FlaskForm):
     submit = SubmitField(_l("Start the probation"))
 
 
-class AddSignerForm(ActionForm):
-    """加签: a signer added to this step, before oneself (they sign first) or after (they sign after you)."""
-    person = StringField(_l("Signer to add (username)"), validators=[DataRequired(_l("Name the person."))],
-                         description=_l("They must hold your role for this step at its unit or above it, and "
-                                        "have no conflict on the case."))
-    position = SelectField(_l("Order"), validators=[DataRequired()])
-    comment = TextAreaField(_l("Note"), validators=[Length(max=2000)], render_kw={"rows": 2})
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.position.choices = [("before", _l("Before me: they sign first, then the step comes back to me")),
-                                 ("after", _l("After me: they sign once I have signed"))]
-
-    def engine_data(self) -> dict:
-        return {"person": (self.person.data or "").strip(), "position": self.position.data,
-                "comment": self.comment.data or ""}
-
-
-class SendBackForm(ActionForm):
-    """退回: back to an earlier step the case passed through, with the reason."""
-    to_step = SelectField(_l("Back to the step"), validators=[DataRequired(_l("Choose the step."))])
-    comment = TextAreaField(_l("Reason"), validators=[DataRequired(_l("Please say why."))], render_kw={"rows": 2})
-
-    def offer(self, case) -> None:
-        from workflow.signing import send_back_targets
-        self.to_step.choices = [(s, STATES.get(s, s)) for s in send_back_targets(case)]
-
-    def engine_data(self) -> dict:
-        return {"to_step": self.to_step.data, "comment": self.comment.data or ""}
-
-
 class HandOverForm(ActionForm):
     """转办: the person who takes over the task (same role at the step's unit or above) and why."""
     to = StringField(_l("Hand over to (username)"), validators=[DataRequired(_l("Name the person."))],
@@ -274,7 +243,9 @@ class CopyForm(ActionForm):
 
 class AddSignerForm(ActionForm):
     """加签: a signer added to this step, before oneself (they sign first) or after (they sign after you)."""
-    person = StringField(_l("Signer to add (username)"), validators=[DataRequired(_l("Name the person."))],
+    # The engine decides who may be added (validate_choice=False): a refusal says why, not "not a choice".
+    person = SelectField(_l("Signer to add"), validators=[DataRequired(_l("Name the person."))],
+                         validate_choice=False,
                          description=_l("They must hold your role for this step at its unit or above it, and "
                                         "have no conflict on the case."))
     position = SelectField(_l("Order"), validators=[DataRequired()])
@@ -284,6 +255,12 @@ class AddSignerForm(ActionForm):
         super().__init__(*args, **kwargs)
         self.position.choices = [("before", _l("Before me: they sign first, then the step comes back to me")),
                                  ("after", _l("After me: they sign once I have signed"))]
+
+    def offer(self, case) -> None:
+        from flask_login import current_user
+        from workflow.signing import candidates
+        self.person.choices = [("", "—")] + [(p.username, f"{p.name} ({p.username}) · {p.unit.name}")
+                                             for p in candidates(case, current_user)]
 
     def engine_data(self) -> dict:
         return {"person": (self.person.data or "").strip(), "position": self.position.data,
