@@ -8,6 +8,7 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from wtforms import BooleanField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
@@ -97,7 +98,11 @@ def own_notification(person: Person, notification_id: int) -> Notification:
 def _unread():
     if not current_user.is_authenticated:
         return {}
-    return {"notifications_unread": unread_count(current_user)}
+    try:
+        return {"notifications_unread": unread_count(current_user)}
+    except SQLAlchemyError:     # the error page of a failing database still renders, without the count
+        db.session.rollback()
+        return {}
 
 
 @bp.app_template_global()
