@@ -1,7 +1,9 @@
 """Excel for HR: the exports page (the roster, grade changes for payroll, the import templates), the case
 list as XLSX with the list page's filters, and the same workbooks from the JSON API:
 `GET /api/v1/cases.xlsx`, `GET /api/v1/roster.xlsx`, `GET /api/v1/grade-changes` (JSON) and
-`GET /api/v1/grade-changes.xlsx`, `GET /api/v1/import-templates/KIND.xlsx`.
+`GET /api/v1/grade-changes.xlsx`, `GET /api/v1/import-templates/KIND.xlsx`. Also the import of scores
+from their template (`/jobs/import/scores`, `POST /api/v1/imports/scores`), at once: a refused file shows
+each bad row and changes nothing.
 
 The workbooks are written by workflow/exporting.py (streamed, scoped to what the viewer may see); this
 module gives them their words in the viewer's language (Chinese unless the user or the browser chose
@@ -13,17 +15,23 @@ import datetime as dt
 import io
 from typing import IO
 
-from flask import Blueprint, abort, jsonify, render_template, request, send_file
+import os
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import force_locale, gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import SubmitField
 from sqlalchemy import select
 
-from workflow import clock, engine, exporting
-from workflow.errors import Forbidden, Invalid, NotFound
+from workflow import batch, clock, engine, exporting, importing
+from workflow.errors import Forbidden, Invalid, NotFound, WorkflowError
 from workflow.models import db, OrgUnit
 
-from . import case_filters
+from . import case_filters, uploads
 from .api import bp as api_bp, page_args
+from .jobs import bp as jobs_bp
 from .views import KINDS, STATES, STATUSES, active_policy, education_label, grade_label, label, lang, level_label
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
@@ -273,3 +281,76 @@ def api_template_xlsx(kind: str):
     if not may_get_templates(current_user):
         raise Forbidden("import templates are for HR and administrators")
     return _in_workbook_language(lambda: template_workbook(kind))
+
+
+# --- importing scores ----------------------------------------------------------------------------------
+
+class ScoresImportForm(FlaskForm):
+    scores = FileField(_l("Scores file"), description=_l(
+        "CSV (UTF-8) or XLSX with the columns username, period, kind, value (or 用户名, 考核期间, 考核类别, 得分, "
+        "as in the template)"))
+    submit = SubmitField(_l("Import the scores"))
+
+
+class _Upload:
+    """An uploaded file as the importer reads it: its name (for the problems) and its bytes."""
+
+    def __init__(self, name: str, data: bytes):
+        self.name, self._data = name, data
+
+    def read(self) -> bytes:
+        return self._data
+
+
+def _scores_importer() -> None:
+    """Scores feed eligibility and rankings anywhere in the tree: administrators at the root unit import
+    them, as they import people."""
+    if not batch.is_root_admin(current_user):
+        raise Forbidden("only an administrator at the root unit may import scores")
+
+
+def import_scores_file(storage) -> importing.ImportResult:
+    """Check and load an uploaded scores file in this request, all or nothing (ImportRefused naming each bad
+    row, or Invalid for a file that is no CSV or XLSX); commits."""
+    _, data = uploads.checked_upload(storage, "scores")
+    name = os.path.basename(storage.filename.replace("\\", "/"))
+    try:
+        result = importing.import_scores(_Upload(name, data))
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return result
+
+
+@jobs_bp.route("/import/scores", methods=["GET", "POST"])
+def import_scores():
+    """The import of scores (performance, skill tests ...) from a file like the scores template: loaded at
+    once; a refused file's rows are listed with their line, column and reason, and nothing is changed."""
+    if not batch.is_root_admin(current_user):
+        abort(403)
+    form, problems, total, status = ScoresImportForm(), None, 0, 200
+    if form.validate_on_submit():
+        try:
+            result = import_scores_file(request.files.get("scores"))
+        except importing.ImportRefused as exc:
+            problems, total, status = exc.details["rows"], len(exc.problems), 422
+        except WorkflowError as exc:
+            flash(_("The file cannot be imported:") + " " + str(exc.message), "danger")
+            status = exc.status
+        else:
+            flash(_("Scores imported: %(created)s new, %(updated)s updated.", created=result.scores_created,
+                    updated=result.scores_updated), "success")
+            return redirect(url_for("jobs.import_scores"))
+    elif request.method == "POST":
+        status = 400
+    return render_template("exports/import_scores.html", form=form, problems=problems, total=total), status
+
+
+@api_bp.post("/imports/scores")
+def api_import_scores():
+    """A multipart upload `scores` (CSV or XLSX): loaded at once, all or nothing: 200 with the counts, or
+    422 whose `details.rows` lists each bad row (`{file, line, column, message}`)."""
+    _scores_importer()
+    result = import_scores_file(request.files.get("scores"))
+    return jsonify({"created": result.scores_created, "updated": result.scores_updated})

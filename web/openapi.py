@@ -412,6 +412,16 @@ def export_paths() -> dict[str, Any]:
                   "case": nullable(INTEGER)})
     page = obj({"items": array(change), "total": {"type": "integer", "minimum": 0},
                 "page": {"type": "integer", "minimum": 1}, "per_page": {"type": "integer", "minimum": 1}})
+    scores_import = operation(
+        "importScores", "Import scores from CSV or XLSX at once, all or nothing (administrator at the root)",
+        {200: json_answer("The scores created and updated.", obj({"created": INTEGER, "updated": INTEGER}))},
+        [403, 422], tags=["jobs"], body="ScoresUpload",
+        description="A refused file answers 422; its `error.details.rows` lists each bad row as `{file, line, "
+                    "column, message}` and nothing is changed.")
+    scores_import["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": obj(
+        {"scores": {"type": "string", "format": "binary", "description": "CSV (UTF-8) or XLSX: username, "
+                                                                         "period, kind, value"}},
+        required=[])}}}
     return {
         "/cases.xlsx": {"get": operation(
             "getCasesXlsx", "The cases the caller may see, filtered as GET /cases, as a spreadsheet",
@@ -430,6 +440,7 @@ def export_paths() -> dict[str, Any]:
         "/grade-changes.xlsx": {"get": operation(
             "getGradeChangesXlsx", "Grade changes for payroll as a spreadsheet (HR)", {200: XLSX_ANSWER},
             [403, 404], tags=["hr"], params=[*PAYROLL_RANGE, UNIT_FILTER])},
+        "/imports/scores": {"post": scores_import},
         "/import-templates/{kind}.xlsx": {"get": operation(
             "getImportTemplate", "An empty import file with the importer's headers and a notes sheet (HR)",
             {200: XLSX_ANSWER}, [403, 404], tags=["jobs"],

@@ -371,4 +371,8 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("/api/v1/import-templates/<kind>.xlsx", "GET"): entry(
         Probe("/api/v1/import-templates/scores.xlsx", among(HR, 200, 403, 401)),
         Probe("/api/v1/import-templates/nothing.xlsx", among(HR, 404, 403, 401))),
+    # Scores are imported by administrators at the root unit, as people are; no file is 400.
+    ("/jobs/import/scores", "GET"): entry(Probe("/jobs/import/scores", among({"admin"}, 200, 403, 302))),
+    ("/jobs/import/scores", "POST"): entry(Probe("/jobs/import/scores", among({"admin"}, 400, 403, 302), {})),
+    ("/api/v1/imports/scores", "POST"): entry(Probe("/api/v1/imports/scores", among({"admin"}, 400, 403, 401))),
 }

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from workflow import directory, engine, exporting, importing
 from workflow import policy as policy_mod
-from workflow.models import db, Case, GradeHistory, Person
+from workflow.models import db, Case, GradeHistory, Person, Score
 from flask_babel import force_locale
 from web.exports import HEADERS
 
@@ -293,3 +293,37 @@ def test_the_excel_pages_are_chinese_in_zh_cn(app, page, changes):
     for name, resp in pages.items():
         shown = visible_text(resp.get_data(as_text=True))
         assert [frag for frag, pattern in patterns.items() if pattern.search(shown)] == [], name
+
+
+class TestScoresImport:
+    GOOD = "用户名,考核期间,考核类别,得分\nemp,2025-Q4,performance,88\nemp2,2024,skill_test,通过\n"
+    BAD = "用户名,考核期间,考核类别,得分\nemp,2025-Q4,performance,188\nnobody,2025,skill_test,pass\n"
+
+    def test_the_page_loads_a_file_or_lists_its_bad_rows(self, app, page, bank):
+        admin = page("admin", "zh_CN")
+        assert 'id="import-scores-link"' in admin.get("/jobs/import").get_data(as_text=True)
+        before = db.session.scalar(select(func.count()).select_from(Score))
+        resp = admin.post("/jobs/import/scores", data={"scores": (io.BytesIO(self.BAD.encode()), "成绩.csv")},
+                          content_type="multipart/form-data")
+        html = resp.get_data(as_text=True)
+        assert resp.status_code == 422 and 'id="problem-rows"' in html
+        assert '<td>2</td><td translate="no">得分</td>' in html and '<td>3</td><td translate="no">用户名</td>' in html
+        assert db.session.scalar(select(func.count()).select_from(Score)) == before
+        resp = admin.post("/jobs/import/scores", data={"scores": (io.BytesIO(self.GOOD.encode()), "成绩.csv")},
+                          content_type="multipart/form-data", follow_redirects=True)
+        assert resp.status_code == 200 and "新增 2 条" in resp.get_data(as_text=True)
+        assert db.session.scalar(select(func.count()).select_from(Score)) == before + 2
+        assert page("hr_b1").get("/jobs/import/scores").status_code == 403
+
+    def test_the_api_loads_a_file_or_answers_422_with_the_rows(self, app, api, bank):
+        admin = api("admin")
+        post = lambda text, who=admin: who.client.post(  # noqa: E731
+            "/api/v1/imports/scores", headers=who.headers, content_type="multipart/form-data",
+            data={"scores": (io.BytesIO(text.encode()), "scores.csv")})
+        resp = post(self.BAD)
+        assert resp.status_code == 422
+        rows = resp.get_json()["error"]["details"]["rows"]
+        assert [(r["line"], r["column"]) for r in rows] == [(2, "得分"), (3, "用户名")]
+        assert post(self.GOOD).get_json() == {"created": 2, "updated": 0}
+        assert post(self.GOOD).get_json() == {"created": 0, "updated": 2}
+        assert post(self.GOOD, api("hr_b1")).status_code == 403
