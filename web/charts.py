@@ -17,12 +17,18 @@ SVG_NS = "{http://www.w3.org/2000/svg}"
 FONTS = ('"Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "Microsoft YaHei", '
          '"PingFang SC", "Helvetica Neue", Arial, sans-serif')
 BLUE, GREY, RED = "#0d6efd", "#adb5bd", "#dc3545"
-STYLE = Style(font_family=FONTS, background="#ffffff", plot_background="#ffffff", foreground="#212529",
-              foreground_strong="#212529", foreground_subtle="#6c757d", colors=(BLUE, GREY, RED),
-              label_font_size=13, major_label_font_size=13, value_font_size=13, legend_font_size=13,
-              title_font_size=15, value_colors=("#ffffff", "#212529"))
-COMMON = {"js": [], "style": STYLE, "disable_xml_declaration": False, "print_values": True,
-          "show_y_guides": True, "truncate_label": -1, "truncate_legend": -1, "margin": 12}
+
+
+def _style(value_colour: str) -> Style:
+    """The charts' look; values are printed in `value_colour` (white inside a bar, dark above one)."""
+    return Style(font_family=FONTS, background="#ffffff", plot_background="#ffffff", foreground="#212529",
+                 foreground_strong="#212529", foreground_subtle="#6c757d", colors=(BLUE, GREY, RED),
+                 label_font_size=13, major_label_font_size=13, value_font_size=13, legend_font_size=13,
+                 title_font_size=15, value_colors=(value_colour, value_colour))
+
+
+COMMON = {"js": [], "disable_xml_declaration": False, "print_values": True, "show_y_guides": True,
+          "truncate_label": -1, "truncate_legend": -1, "margin": 12}
 
 
 def _svg(chart) -> bytes:
@@ -43,7 +49,7 @@ def _svg(chart) -> bytes:
 def funnel(stages: list[tuple[str, int]], title: str, empty: str) -> bytes:
     """The promotion funnel: one bar per stage, the first stage on top, with its count."""
     longest = max((len(label) for label, _n in stages), default=0)
-    chart = pygal.HorizontalBar(**COMMON, width=720, height=60 + 52 * max(len(stages), 1), show_legend=False,
+    chart = pygal.HorizontalBar(**COMMON, style=_style("#ffffff"), width=720, height=60 + 52 * max(len(stages), 1), show_legend=False,
                                 title=title, no_data_text=empty, margin_left=12 + 6 * longest,
                                 print_values_position="center")
     ordered = list(reversed(stages))          # pygal draws the first label at the bottom
@@ -63,7 +69,7 @@ def grades(rows: list[tuple[str, float | None, tuple[str, float] | None, bool]],
     the policy's limit (grey, named by its word)."""
     top = max([v for _l, share, limit, _o in rows for v in (share, limit[1] if limit else None) if v is not None],
               default=0)
-    chart = pygal.Bar(**COMMON, width=720, height=380, title=title, legend_at_bottom=True, no_data_text=empty,
+    chart = pygal.Bar(**COMMON, style=_style("#212529"), width=720, height=380, title=title, legend_at_bottom=True, no_data_text=empty,
                       value_formatter=lambda v: f"{v:g}%", print_values_position="top",
                       range=(0, min(100, top + 10)))
     chart.x_labels = [label for label, *_rest in rows]
