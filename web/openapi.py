@@ -236,11 +236,14 @@ def pipeline_schema() -> dict[str, Any]:
             "current": {**INTEGER, "description": "cases in the step now"},
             "median_days": NUMBER, "slowest_days": NUMBER, "slowest_case": INTEGER,
             "deadline_days": {**nullable(INTEGER), "description": "the policy's deadline, working days"}})),
-            "description": "time spent per step, from the audit events; a current step counts to today"},
+            "description": "time spent per step, from the audit events, by the visits open or ended since "
+                           "`stats_since`; a current step counts to today"},
+        "stats_since": {**DATE, "description": "the first day counted by `steps` and `funnel` (a year ago)"},
         "funnel": {**array(obj({"stage": {"type": "string", "enum": ["filed", "qualified", "hr_approval",
                                                                      "approved", "effective"]},
                                 "cases": INTEGER})),
-                   "description": "promotions that reached each stage or a later one (empty for another kind)"},
+                   "description": "promotions filed since `stats_since` that reached each stage or a later one "
+                                  "(empty for another kind)"},
         "headcount": obj({"levels": array(STRING), "total": ref("UnitHeadcount"),
                           "by_unit": {"type": "object", "additionalProperties": ref("UnitHeadcount")}}),
     })

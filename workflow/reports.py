@@ -108,8 +108,8 @@ def pipeline(unit: OrgUnit, kind: str | None = None, today: dt.date | None = Non
     """The HR dashboard of the unit's subtree (the cases whose employee is in it), as JSON-ready data:
     counts by state, by target level and by child unit (`by_unit`: the unit's own code counts the people
     directly in it), the open cases past their step's deadline (`overdue`, ids; `overdue_steps`, with how
-    late), the time spent per step (`steps`), the promotion funnel (`funnel`) and the headcount by level
-    against the policy's caps and targets (`headcount`). Every figure is counted by the database
+    late), the time spent per step (`steps`) and the promotion funnel (`funnel`), both over the last year
+    (from `stats_since`), and the headcount by level against the policy's caps and targets (`headcount`). Every figure is counted by the database
     (GROUP BY, window functions): no case row is loaded, and the statements run do not grow with the cases."""
     today = today or clock.today()
     children = list(db.session.scalars(select(OrgUnit).where(OrgUnit.parent_id == unit.id)
@@ -139,7 +139,8 @@ def pipeline(unit: OrgUnit, kind: str | None = None, today: dt.date | None = Non
             "by_unit": {code: {lv: dict(st) for lv, st in levels.items()} for code, levels in by_unit.items()},
             "overdue_steps": overdue_steps(unit, kind, today, policy),
             "steps": step_times(unit, kind, today, policy),
-            "funnel": funnel(unit) if kind in (None, "promotion") else [],
+            "funnel": funnel(unit, today) if kind in (None, "promotion") else [],
+            "stats_since": stats_since(today).date().isoformat(),
             "headcount": headcount(unit, children, policy)}
 
 
@@ -197,6 +198,15 @@ def _until(today: dt.date) -> dt.datetime:
     return now if now.date() == today else dt.datetime.combine(today + dt.timedelta(days=1), dt.time())
 
 
+# The period of the time per step and the funnel: the last year.
+STATS_DAYS = 365
+
+
+def stats_since(today: dt.date) -> dt.datetime:
+    """Where the time per step and the funnel start counting: STATS_DAYS before now (`_until`)."""
+    return _until(today) - dt.timedelta(days=STATS_DAYS)
+
+
 def step_deadline_days(policy: Policy | None, kind: str, state: str) -> int | None:
     """The working days the policy gives a step of a case kind (None: no deadline, or no such step)."""
     if policy is None or kind not in RULEBOOKS:
@@ -215,15 +225,19 @@ def step_times(unit: OrgUnit, kind: str | None = None, today: dt.date | None = N
     entering the state, until it leaves it; a case that came back counts again), how many are still in it,
     the median and the longest time in days, and the case of the longest. Read from the audit events: a
     visit starts at the event that moved the case into the state and ends at the next event that moved it
-    out; a current visit runs to now (`today`). Counted by the database: window functions over the events,
-    the median by `percentile_cont` on PostgreSQL, as the mean of the middle one or two on SQLite."""
+    out; a current visit runs to now (`today`). Only the visits of the last STATS_DAYS days count: those
+    still open and those that ended since (a dashboard shows how steps go now, not over the years; the cases
+    untouched since are not read at all). Counted by the database: window functions over the events, the
+    median by `percentile_cont` on PostgreSQL, as the mean of the middle one or two on SQLite."""
     today = today or clock.today()
+    since = stats_since(today)
     changes = _in_subtree(select(
         Event.case_id, Case.kind, Event.to_state.label("state"), Event.at.label("entered"),
         func.lead(Event.at).over(partition_by=Event.case_id, order_by=Event.seq).label("left_at"))
         .select_from(Case), unit)
     changes = changes.join(Event, Event.case_id == Case.id).where(
-        Event.to_state.is_not(None), or_(Event.from_state.is_(None), Event.from_state != Event.to_state))
+        Event.to_state.is_not(None), or_(Event.from_state.is_(None), Event.from_state != Event.to_state),
+        or_(Case.closed.is_(False), Case.updated_at >= since))
     if kind:
         changes = changes.where(Case.kind == kind)
     changes = changes.subquery()
@@ -234,7 +248,8 @@ def step_times(unit: OrgUnit, kind: str | None = None, today: dt.date | None = N
     visits = select(changes.c.kind, changes.c.state, changes.c.case_id,
                     sql_case((raw < 0, 0.0), else_=raw).label("days"),
                     sql_case((changes.c.left_at.is_(None), 1), else_=0).label("current")
-                    ).where(not_(terminal)).subquery()
+                    ).where(not_(terminal), or_(changes.c.left_at.is_(None), changes.c.left_at >= since)
+                            ).subquery()
     v = visits.c
     if db.session.get_bind().dialect.name == "postgresql":
         # Ordered-set aggregates: one sort per step, no window over every visit.
@@ -270,14 +285,16 @@ FUNNEL_RANK = {"qualification_review": 1, "returned": 1, "appeal_review": 1, "pa
                "hr_approval": 3, "publicity": 4, "approved": 4, "effective": 5}
 
 
-def funnel(unit: OrgUnit) -> list[dict]:
-    """The promotions of the subtree by the furthest stage each reached (from the audit events: filed,
-    qualified, in HR approval, approved by HR, effective); a stage counts every case that reached it or a
-    later one. A rejected, withdrawn or unselected case counts up to where it got."""
+def funnel(unit: OrgUnit, today: dt.date | None = None) -> list[dict]:
+    """The promotions of the subtree filed in the last STATS_DAYS days by the furthest stage each reached
+    (from the audit events: filed, qualified, in HR approval, approved by HR, effective); a stage counts
+    every case that reached it or a later one. A rejected, withdrawn or unselected case counts up to where
+    it got."""
     rank = sql_case(FUNNEL_RANK, value=Event.to_state, else_=0)
     reached = (_in_subtree(select(Event.case_id, func.max(rank).label("reached")).select_from(Case), unit)
                .join(Event, Event.case_id == Case.id)
-               .where(Case.kind == "promotion", Event.to_state.in_(list(FUNNEL_RANK)))
+               .where(Case.kind == "promotion", Event.to_state.in_(list(FUNNEL_RANK)),
+                      Case.created_at >= stats_since(today or clock.today()))
                .group_by(Event.case_id).subquery())
     counts = dict(db.session.execute(select(reached.c.reached, func.count()).group_by(reached.c.reached)).all())
     return [{"stage": stage, "cases": sum(n for r, n in counts.items() if r >= i)}

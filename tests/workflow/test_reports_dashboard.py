@@ -110,6 +110,29 @@ def test_a_returned_case_counts_each_visit(bank, walk, pol):
     assert steps["qualification_review"]["slowest_days"] == 26.6    # 4 Feb 09:00 to 3 March 00:00
 
 
+def test_time_per_step_and_funnel_count_the_last_year(bank, walk, make_person, pol):
+    """A case closed more than a year ago is not read; a visit that ended more than a year ago does not count,
+    one still open does however long ago it began; the funnel counts the promotions filed in the year."""
+    from sqlalchemy import update as sql_update
+    from workflow.models import Case
+    old = walk.act(walk.to_panel(walk.file("emp")), "withdraw", "emp")
+    stamp(old, dt.datetime(2024, 5, 1), dt.datetime(2024, 5, 3), dt.datetime(2024, 5, 4))
+    long = walk.to_panel(walk.file("emp2", target="manager-2"), approver="appr_t1")
+    stamp(long, dt.datetime(2024, 6, 1), dt.datetime(2024, 6, 11))        # in panel scoring since June 2024
+    db.session.execute(sql_update(Case).where(Case.id == old.id).values(
+        created_at=dt.datetime(2024, 5, 1), updated_at=dt.datetime(2024, 5, 4)))
+    db.session.execute(sql_update(Case).where(Case.id == long.id).values(created_at=dt.datetime(2024, 6, 1)))
+    db.session.commit()
+    steps = {s["state"]: s for s in reports.step_times(unit("T1"), policy=pol)}
+    assert set(steps) == {"panel_scoring"}                    # both reviews ended in 2024
+    assert steps["panel_scoring"]["visits"] == 1 and steps["panel_scoring"]["slowest_case"] == long.id
+    assert steps["panel_scoring"]["slowest_days"] == 630.0     # 11 June 2024 to 3 March 2026, midnights
+    assert reports.funnel(unit("T1"))[0] == {"stage": "filed", "cases": 0}
+    assert reports.pipeline(unit("T1"), policy=pol)["stats_since"] == "2025-03-03"
+    # Both still counted by state, whatever their age.
+    assert reports.pipeline(unit("T1"), policy=pol)["by_state"] == {"panel_scoring": 1, "withdrawn": 1}
+
+
 def test_overdue_steps_say_how_late(cases, pol):
     clock.fix_today(dt.date(2026, 3, 20))
     rep = reports.pipeline(unit("B1"), policy=pol)
