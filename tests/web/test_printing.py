@@ -6,8 +6,8 @@ import zlib
 
 import pytest
 
-from workflow import attachments
-from workflow.models import db, Attachment, Person
+from workflow import attachments, engine
+from workflow.models import db, Attachment, Case, Person
 
 PDF = "%PDF-1.4\n% 学历证书\n".encode()
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -78,6 +78,17 @@ def test_trainee_evaluation_form(bank, api, page):
     cid = resp.get_json()["id"]
     html = page("hr_b1", "zh_CN").get(f"/cases/{cid}/forms/trainee_evaluation").get_data(as_text=True)
     assert "见习期工作表现评价表" in html and html.count('class="signature-box"') == 3
+    # The supervisor's evaluation fills it (emp2's skill appraisal is a pass without a number).
+    case = db.session.get(Case, cid)
+    engine.fire(case, "open_evaluation", None, {}, today=case.due_on)
+    engine.fire(case, "evaluate", case.assignments[0].person,
+                {"score": 86, "comment": "工作认真，客户反馈良好。",
+                 "form": {"attitude": "excellent", "skills": "good", "service": "good", "teamwork": "adequate"}})
+    db.session.commit()
+    html = page("hr_b1", "zh_CN").get(f"/cases/{cid}/forms/trainee_evaluation").get_data(as_text=True)
+    for text in ("工作认真，客户反馈良好。", '<td class="rating">', ">86<", "符合"):
+        assert text in html, text
+    assert page("emp2").get(f"/cases/{cid}/forms/trainee_evaluation").status_code == 200
     assert page("hr_b1").get(f"/cases/{cid}/forms/application").status_code == 404     # not for probation
 
 
