@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from . import clock
 from .errors import Invalid, Refused
+from .i18n import _l, term
 from .models import db, Case, Person, Score, OrgUnit
 from .policy import Policy
 
@@ -246,7 +247,8 @@ def _ctx(event):
 def require_comment(event) -> None:
     ctx = _ctx(event)
     if not ctx.comment:
-        raise Refused(f"'{ctx.action}' needs a comment saying why", field="comment")
+        raise Refused(_l("'%(action)s' needs a comment saying why", action=term("action", ctx.action)),
+                      field="comment")
 
 
 def require_score(event) -> None:
@@ -256,25 +258,26 @@ def require_score(event) -> None:
         try:
             value = float(value)
         except ValueError:
-            raise Invalid("score must be a number from 0 to 100", field="score") from None
+            raise Invalid(_l("score must be a number from 0 to 100"), field="score") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise Invalid("score must be a number from 0 to 100", field="score")
+        raise Invalid(_l("score must be a number from 0 to 100"), field="score")
     if not 0 <= value <= 100:
-        raise Refused(f"score must be from 0 to 100, not {value:g}", field="score")
+        raise Refused(_l("score must be from 0 to 100, not %(value)s", value=f"{value:g}"), field="score")
     ctx.data["score"] = float(value)
 
 
 def require_members(event) -> None:
     members = _ctx(event).data.get("members")
     if not isinstance(members, list) or not all(isinstance(m, str) and m.strip() for m in members):
-        raise Invalid("members must be a list of usernames", field="members")
+        raise Invalid(_l("members must be a list of usernames"), field="members")
     _ctx(event).data["members"] = [m.strip() for m in members]
 
 
 def require_effective_date(event) -> None:
     ctx = _ctx(event)
     if ctx.case.effective_on and ctx.today < ctx.case.effective_on:
-        raise Refused(f"the promotion takes effect on {ctx.case.effective_on.isoformat()}, not before")
+        raise Refused(_l("the promotion takes effect on %(date)s, not before",
+                         date=ctx.case.effective_on.isoformat()))
 
 
 def escalation_due(case, policy, today: dt.date) -> bool:
@@ -288,7 +291,7 @@ def escalation_due(case, policy, today: dt.date) -> bool:
 def require_overdue(event) -> None:
     ctx = _ctx(event)
     if not escalation_due(ctx.case, ctx.policy, ctx.today):
-        raise Refused("the step is not overdue enough to escalate")
+        raise Refused(_l("the step is not overdue enough to escalate"))
 
 
 def last_signature(event) -> bool:
@@ -329,20 +332,20 @@ def pending_objections(case) -> int:
 def require_publicity_open(event) -> None:
     ctx = _ctx(event)
     if ctx.case.deadline and ctx.today > ctx.case.deadline:
-        raise Refused(f"the publicity ended on {ctx.case.deadline.isoformat()}")
+        raise Refused(_l("the publicity ended on %(date)s", date=ctx.case.deadline.isoformat()))
 
 
 def require_pending_objection(event) -> None:
     if not pending_objections(_ctx(event).case):
-        raise Refused("there is no objection to answer")
+        raise Refused(_l("there is no objection to answer"))
 
 
 def require_publicity_over(event) -> None:
     ctx = _ctx(event)
     if ctx.case.deadline and ctx.today <= ctx.case.deadline:
-        raise Refused(f"the publicity runs until {ctx.case.deadline.isoformat()}")
+        raise Refused(_l("the publicity runs until %(date)s", date=ctx.case.deadline.isoformat()))
     if pending_objections(ctx.case):
-        raise Refused("an objection is waiting for HR's answer")
+        raise Refused(_l("an objection is waiting for HR's answer"))
 
 
 def scoring_complete(event) -> bool:
@@ -361,9 +364,9 @@ def require_statement(event) -> None:
     ctx = _ctx(event)
     statement = ctx.data.get("statement")
     if statement is not None and not isinstance(statement, str):
-        raise Invalid("statement must be text", field="statement")
+        raise Invalid(_l("statement must be text"), field="statement")
     if not (statement or "").strip():
-        raise Refused(f"'{ctx.action}' needs a statement", field="statement")
+        raise Refused(_l("'%(action)s' needs a statement", action=term("action", ctx.action)), field="statement")
 
 
 def rejection_event(case):
@@ -380,20 +383,21 @@ def appeal_refusal(case, today: dt.date) -> str | None:
     case cannot reopen."""
     rejection = rejection_event(case)
     if rejection is None or case.state != "rejected":
-        return "only a rejected promotion can be appealed"
+        return _l("only a rejected promotion can be appealed")
     until = rejection.data.get("appeal_until")
     if until is None:
-        return "the policy in force when the case was rejected sets no appeal window"
+        return _l("the policy in force when the case was rejected sets no appeal window")
     if any(ev.action == "appeal" for ev in case.events):
-        return "the rejection was appealed once already; the appeal's answer is final"
+        return _l("the rejection was appealed once already; the appeal's answer is final")
     if today > dt.date.fromisoformat(until):
-        return f"the appeal window ended on {until}"
+        return _l("the appeal window ended on %(date)s", date=until)
     if case.round is not None and case.round.state == "decided":
-        return f"round {case.round_id} is decided; its places are given"
+        return _l("round %(round)s is decided; its places are given", round=case.round_id)
     other = db.session.scalar(select(Case.id).where(Case.employee_id == case.employee_id, Case.kind == case.kind,
                                                     Case.closed.is_(False), Case.id != case.id))
     if other is not None:
-        return f"{case.employee.username} has another open promotion case ({other}); finish or withdraw it first"
+        return _l("%(username)s has another open promotion case (%(case)s); finish or withdraw it first",
+                  username=case.employee.username, case=other)
     return None
 
 
@@ -417,13 +421,13 @@ def require_inside_window(event) -> None:
     """The notice window (申诉期) is still open."""
     ctx = _ctx(event)
     if ctx.case.deadline and ctx.today > ctx.case.deadline:
-        raise Refused(f"the notice window ended on {ctx.case.deadline.isoformat()}")
+        raise Refused(_l("the notice window ended on %(date)s", date=ctx.case.deadline.isoformat()))
 
 
 def require_window_over(event) -> None:
     ctx = _ctx(event)
     if ctx.case.deadline and ctx.today <= ctx.case.deadline:
-        raise Refused(f"the notice window is open until {ctx.case.deadline.isoformat()}")
+        raise Refused(_l("the notice window is open until %(date)s", date=ctx.case.deadline.isoformat()))
 
 
 def require_evaluation_window(event) -> None:
@@ -432,7 +436,7 @@ def require_evaluation_window(event) -> None:
     if ctx.actor is None:
         lead = ctx.policy.kind("probation").evaluation_lead_days
         if ctx.case.due_on is None or ctx.today < ctx.case.due_on - dt.timedelta(days=lead):
-            raise Refused("the probation evaluation is not due yet")
+            raise Refused(_l("the probation evaluation is not due yet"))
 
 
 def require_evaluation_form(event) -> None:
@@ -441,7 +445,7 @@ def require_evaluation_form(event) -> None:
         form = {}
     if not isinstance(form, dict) or not all(isinstance(k, str) and isinstance(v, (str, int, float))
                                              and not isinstance(v, bool) for k, v in form.items()):
-        raise Invalid("form must be an object of answers (text or numbers)", field="form")
+        raise Invalid(_l("form must be an object of answers (text or numbers)"), field="form")
     _ctx(event).data["form"] = form
 
 
@@ -451,31 +455,32 @@ def require_extension(event) -> None:
     if isinstance(months, str) and months.strip().isdigit():
         months = int(months)
     if isinstance(months, bool) or not isinstance(months, int):
-        raise Invalid("months must be a whole number", field="months")
+        raise Invalid(_l("months must be a whole number"), field="months")
     longest = ctx.policy.kind("probation").extend_max_months
     if longest is None:
-        raise Refused("the policy allows no extension of probation")
+        raise Refused(_l("the policy allows no extension of probation"))
     if ctx.case.extensions:
-        raise Refused("the probation was extended once already")
+        raise Refused(_l("the probation was extended once already"))
     if not 1 <= months <= longest:
-        raise Refused(f"an extension is 1 to {longest} months, not {months}", field="months")
+        raise Refused(_l("an extension is 1 to %(longest)s months, not %(months)s", longest=longest, months=months),
+                      field="months")
     ctx.data["months"] = months
 
 
 def require_fail_outcome(event) -> None:
     outcome = _ctx(event).data.get("outcome")
     if outcome not in ("dismissal", "transfer"):
-        raise Refused("outcome must be 'dismissal' or 'transfer'", field="outcome")
+        raise Refused(_l("outcome must be 'dismissal' or 'transfer'"), field="outcome")
 
 
 def require_transfer_unit(event) -> None:
     ctx = _ctx(event)
     code = ctx.data.get("unit")
     if not isinstance(code, str) or not code.strip():
-        raise Invalid("unit must be a unit code", field="unit")
+        raise Invalid(_l("unit must be a unit code"), field="unit")
     unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == code.strip()))
     if unit is None:
-        raise Refused(f"no unit '{code}'", field="unit")
+        raise Refused(_l("no unit '%(code)s'", code=code), field="unit")
     if unit.id == ctx.case.employee.unit_id:
-        raise Refused("a transfer goes to another unit", field="unit")
+        raise Refused(_l("a transfer goes to another unit"), field="unit")
     ctx.data["unit"] = unit
