@@ -109,6 +109,7 @@ def test_page_adds_a_signer_after_and_shows_the_order(bank, api, page):
     assert resp.status_code == 302, resp.get_data(as_text=True)
     html = appr.get(f"/cases/{cid}").get_data(as_text=True)
     assert 'id="added-signers"' in html and 'data-person="appr_hq"' in html and "after appr_b1" in html
+    assert "added appr_hq to sign after them" in html      # the timeline
     assert appr.act(cid, "qualify", {"comment": ""}).status_code == 302
     html = page("appr_hq", "zh_CN").get(f"/cases/{cid}").get_data(as_text=True)
     assert 'id="form-qualify"' in html and "加签" in html
@@ -144,3 +145,4 @@ def test_page_shows_the_committee_count_in_chinese(bank, api, page, make_person,
     assert page("com1").act(cid, "qualify", {"comment": "同意"}).status_code == 302
     html = page("com2", "zh_CN").get(f"/cases/{cid}").get_data(as_text=True)
     assert 'id="committee-count"' in html and "客户经理管理小组" in html
+    assert 'class="committee-vote"' in html      # the vote in the timeline, with the count
