@@ -24,7 +24,7 @@ class Event(db.Model):
     from_state: Mapped[str | None] = mapped_column(String(40))
     to_state: Mapped[str | None] = mapped_column(String(40))
     actor: Mapped[str] = mapped_column(String(64))          # a username, or "system"
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)   # cases one acted on
     role: Mapped[str | None] = mapped_column(String(20))
     unit: Mapped[str | None] = mapped_column(String(64))     # code of the unit the role is held at
     at: Mapped[dt.datetime] = mapped_column(DateTime)

@@ -143,7 +143,7 @@ class PanelMember(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)   # the cases one may see
     assigned_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     # As for assignees: a racing assign_panel may have removed the row first; the case's version refuses it.
