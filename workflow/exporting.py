@@ -9,6 +9,7 @@ in the viewer's language, through `Words`; ids stay ids when no word is given.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -123,6 +124,12 @@ def _value(ws, v: Any) -> Any:
     return v
 
 
+def _memo(fn: Callable[[Any], str]) -> Callable[[Any], str]:
+    """A word function remembered per id for one sheet: a sheet names the same few states and grades
+    thousands of times, and each name is a catalog look-up."""
+    return functools.lru_cache(maxsize=4096)(fn)
+
+
 def _batches(query) -> Iterator[Any]:
     yield from db.session.execute(query.execution_options(yield_per=BATCH))
 
@@ -147,10 +154,12 @@ def case_sheet(viewer: Person, words: Words, narrow: Callable[[Any], Any] | None
          .where(Case.id.in_(ids)).order_by(Case.id.desc()))
 
     def rows():
+        kind_, grade, state_ = _memo(words.kind), _memo(words.grade), _memo(words.state)
+        yes_no = _memo(words.yes_no)
         for (cid, kind, username, name, ucode, uname, fl, ft, tl, tt, state, exc, scode, deadline, eff,
              created) in _batches(q):
-            yield (cid, words.kind(kind), username, name, ucode, uname, words.grade(_grade(fl, ft)) or "",
-                   words.grade(_grade(tl, tt)) or "", words.state(state), words.yes_no(bool(exc)), scode or "",
+            yield (cid, kind_(kind), username, name, ucode, uname, grade(_grade(fl, ft)) or "",
+                   grade(_grade(tl, tt)) or "", state_(state), yes_no(bool(exc)), scode or "",
                    deadline, eff, created.replace(microsecond=0) if created else None)
 
     return Sheet(words.sheet("cases"), [words.header(c) for c in CASE_COLUMNS], rows(),
@@ -186,10 +195,12 @@ def roster_sheet(viewer: Person, words: Words, unit: OrgUnit | None = None,
         q = q.where(Person.status != "dismissed")
 
     def rows():
+        level_, grade, education, status_ = (_memo(words.level), _memo(words.grade), _memo(words.education),
+                                             _memo(words.status))
         for username, name, ucode, uname, level, tier, since, hired, edu, status in _batches(q):
-            yield (username, name, ucode, uname, words.level(level) if level else "", tier,
-                   words.grade(_grade(level, tier)) if level else "", since, hired,
-                   words.education(edu) if edu else "", words.status(status))
+            yield (username, name, ucode, uname, level_(level) if level else "", tier,
+                   grade(_grade(level, tier)) if level else "", since, hired,
+                   education(edu) if edu else "", status_(status))
 
     return Sheet(words.sheet("roster"), [words.header(c) for c in ROSTER_COLUMNS], rows(),
                  (14, 12, 12, 18, 18, 6, 24, 12, 12, 10, 10))
@@ -282,10 +293,11 @@ def grade_change_sheet(viewer: Person, words: Words, policy: Policy, start: dt.d
     q = grade_changes_query(viewer, start, end, unit)
 
     def rows():
+        grade, source = _memo(words.grade), _memo(words.source)
         for c in grade_changes(q, policy):
             yield (c.effective_on, c.username, c.name, c.unit_code, c.unit_name,
-                   words.grade(c.from_grade) if c.from_grade else "", words.grade(c.to_grade) if c.to_grade else "",
-                   c.from_allowance, c.to_allowance, c.allowance_change, words.source(c.source), c.case)
+                   grade(c.from_grade) if c.from_grade else "", grade(c.to_grade) if c.to_grade else "",
+                   c.from_allowance, c.to_allowance, c.allowance_change, source(c.source), c.case)
 
     return Sheet(words.sheet("grade_changes"), [words.header(c) for c in CHANGE_COLUMNS], rows(),
                  (12, 14, 12, 12, 18, 24, 24, 12, 12, 12, 10, 8))

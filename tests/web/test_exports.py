@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from pathlib import Path
 
 import pytest
+from flask_babel import force_locale
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
+from web.exports import HEADERS
 from workflow import directory, engine, exporting, importing
 from workflow import policy as policy_mod
-from workflow.models import db, Case, GradeHistory, Person, Score
-from flask_babel import force_locale
-from web.exports import HEADERS
+from workflow.models import db, GradeHistory, Person, Score
 
 XLSX = exporting.XLSX
 
