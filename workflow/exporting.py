@@ -19,6 +19,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import aliased
 
@@ -81,7 +82,7 @@ def write(sheets: Iterable[Sheet]) -> IO[bytes]:
         ws = wb.create_sheet(title=_sheet_title(sheet.title))
         ws.freeze_panes = "A2"
         for i, width in enumerate(sheet.widths):
-            ws.column_dimensions[_column_letter(i)].width = width
+            ws.column_dimensions[get_column_letter(i + 1)].width = width
         header = []
         for text in sheet.headers:
             cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", str(text)))
@@ -104,11 +105,6 @@ def _sheet_title(title: str) -> str:
     """A title Excel accepts: at most 31 characters, none of []:*?/\\."""
     clean = "".join("_" if c in "[]:*?/\\" else c for c in str(title)).strip() or "Sheet"
     return clean[:31]
-
-
-def _column_letter(i: int) -> str:
-    from openpyxl.utils import get_column_letter
-    return get_column_letter(i + 1)
 
 
 def _value(ws, v: Any) -> Any:
