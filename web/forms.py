@@ -85,6 +85,24 @@ class ScoreForm(ActionForm):
         return {"score": self.score.data, "comment": self.comment.data or ""}
 
 
+class ScoreForForm(ActionForm):
+    """员工竞聘评价表 on paper: HR enters the score a panel member wrote on the form, for that member."""
+    member = SelectField(_l("Panel member (from the paper form)"),
+                         validators=[DataRequired(_l("Choose the panel member."))])
+    score = FloatField(_l("Score (0-100)"), validators=[
+        InputRequired(_l("Enter a score.")),
+        NumberRange(min=0, max=100, message=_l("The score must be from 0 to 100."))],
+        render_kw={"min": 0, "max": 100, "step": "0.5"})
+    comment = TextAreaField(_l("Comment"), validators=[Optional()], render_kw={"rows": 2})
+
+    def offer(self, case) -> None:
+        self.member.choices = [(a.person.username, f"{a.person.name} ({a.person.username})")
+                               for a in case.assignments if a.duty == "panel"]
+
+    def engine_data(self) -> dict:
+        return {"member": self.member.data, "score": self.score.data, "comment": self.comment.data or ""}
+
+
 class PanelForm(ActionForm):
     members = SelectMultipleField(_l("Panel members"), option_widget=CheckboxInput(),
                                   widget=ListWidget(prefix_label=False),
@@ -297,7 +315,7 @@ class RevokeDelegationForm(FlaskForm):
 ACTION_FORMS = {
     "hand_over": HandOverForm, "copy": CopyForm, "add_signer": AddSignerForm, "send_back": SendBackForm,
     "return": ReasonRequiredForm, "reject": ReasonRequiredForm, "resubmit": ResubmitForm,
-    "assign_panel": PanelForm, "score": ScoreForm, "supervisor_score": ScoreForm,
+    "assign_panel": PanelForm, "score": ScoreForm, "supervisor_score": ScoreForm, "score_for": ScoreForForm,
     "declare_conflict": ReasonRequiredForm, "qualify": CommentForm, "approve": CommentForm,
     "withdraw": CommentForm, "make_effective": ActionForm,
     "open_evaluation": CommentForm, "evaluate": EvaluationForm, "confirm": CommentForm, "extend": ExtendForm,
