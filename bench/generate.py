@@ -604,6 +604,9 @@ class CaseMaker:
         if kind == "promotion" and action in ("qualify", "approve"):   # 或签; effective on approval
             return {"qualify": "panel_scoring",
                     "approve": "effective" if self.pol.effective_when == "on_approval" else "approved"}[action]
+        others = dests - {state}
+        if len(others) == 1:   # one voice decides here (或签); a signer added after it or a vote would wait
+            return next(iter(others))
         raise RuntimeError(f"ambiguous {kind} {action} from {state}: {dests}")
 
     def _effective(self, c, row, data, day: dt.date) -> None:

@@ -171,7 +171,10 @@ def http_sender(base: str, timeout: float = 30) -> Send:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return resp.status, json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as exc:
-            raw = exc.read()
+            try:
+                raw = exc.read()
+            except (OSError, http.client.HTTPException) as lost:   # killed before the answer's body came
+                return LOST, f"{exc.code}, then {type(lost).__name__}: {lost}"
             try:
                 return exc.code, json.loads(raw or b"null")
             except ValueError:
