@@ -55,7 +55,7 @@ class TestProbation:
             "step_unit": "B1", "assignees": ["hr_b1"], "deadline": "2026-03-15"}
         ev = case["events"][0]
         assert (ev["action"], ev["actor"], ev["role"], ev["from_state"]) == ("create", "hr_b1", "hr", None)
-        assert case["actions"] == ["open_evaluation", "declare_conflict"]
+        assert case["actions"] == ["open_evaluation", "declare_conflict", "attach", "hand_over", "copy"]
         err(api("hr_b1").post("/cases", {"kind": "probation", "employee": "newbie"}), 422)   # one open
 
     def test_only_hr_over_the_unit_opens_one(self, newbie, api):
@@ -71,7 +71,7 @@ class TestProbation:
         assert f"case {cid}: open_evaluation (in_probation → evaluation)" in tick(app, "2026-03-08")
         case = ok(api("sup_t1").get(f"/cases/{cid}"))
         assert case["state"] == "evaluation" and case["assignees"] == ["sup_t1"]
-        assert case["events"][-1]["actor"] == "system" and case["actions"] == ["evaluate", "declare_conflict"]
+        assert case["events"][-1]["actor"] == "system" and case["actions"] == ["evaluate", "declare_conflict", "attach", "hand_over", "copy"]
 
     def test_evaluation_by_the_supervisor_with_the_form(self, newbie, api):
         case = open_probation(api)
