@@ -82,6 +82,10 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     app.register_blueprint(diagrams.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(exports.bp)
+    from . import notifications
+    app.register_blueprint(notifications.bp)
+    from . import printing
+    app.register_blueprint(printing.bp)
     from . import delegation
     app.register_blueprint(delegation.bp)
     app.register_blueprint(api.bp)

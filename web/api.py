@@ -254,4 +254,6 @@ def audit_verify():
 from . import api_rounds  # noqa: E402,F401
 from . import api_reviews  # noqa: E402,F401
 from . import api_publicity  # noqa: E402,F401
+from . import api_notifications  # noqa: E402,F401
+from . import api_attachments  # noqa: E402,F401
 from . import openapi  # noqa: E402,F401

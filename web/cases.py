@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy import select
+from wtforms import SelectField, SubmitField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length
 
-from workflow import authority, clock, delegation, engine, reports, routing, signing
+from workflow import authority, batch, clock, delegation, engine, reports, routing, signing
 from workflow.errors import Conflict, Forbidden, NotFound, Refused, WorkflowError
 from workflow.machines import RULEBOOKS, rulebook
 from workflow.models import db, Case, OrgUnit, Person
 
-from . import case_filters, rounds as round_pages, serialize
+from . import case_filters, jobs as web_jobs, printing, rounds as round_pages, serialize
 from .forms import ApplyForm, FileForForm, action_form
 from .unit_of_work import decide, load_visible_case
 from .views import ACTIONS, STATES, active_policy, grade_label, label
@@ -21,11 +25,12 @@ bp = Blueprint("cases", __name__)
 PER_PAGE = 25
 # The order of the action forms on the case page: moving the case on first, then sending it back or out.
 ACTION_ORDER = ["qualify", "open_evaluation", "evaluate", "confirm", "confirm_grounds", "uphold", "approve",
-                "final_approve", "make_effective", "assign_panel", "score", "supervisor_score", "resubmit",
+                "final_approve", "make_effective", "assign_panel", "score", "score_for", "supervisor_score", "resubmit",
                 "appeal", "object", "accept_transfer", "extend", "retain", "overturn", "fail", "return",
                 "reject", "send_back", "add_signer", "withdraw", "declare_conflict", "hand_over", "copy"]
 SECONDARY = {"fail", "return", "reject", "withdraw", "declare_conflict", "hand_over", "copy", "add_signer",
              "send_back"}
+ELSEWHERE = {"attach"}     # offered by the case page's own section (templates/print/_case_card.html)
 
 
 @bp.before_request
@@ -49,16 +54,64 @@ def home():
                            files_for_others=files_for_others, today=clock.today())
 
 
+class InboxBulkForm(FlaskForm):
+    """The inbox's bulk decision: the cases ticked (`case`, each with the `version-ID` the page showed) get
+    the one decision and comment."""
+    action = SelectField(_l("Decision for the cases ticked"),
+                         choices=[SelectChoice(a, text) for a, text in web_jobs.BULK_ACTIONS.items()],
+                         validators=[DataRequired()])
+    comment = TextAreaField(_l("Comment (for every case ticked)"), validators=[Length(max=batch.MAX_COMMENT)])
+    submit = SubmitField(_l("Decide the cases ticked"))
+
+
 @bp.route("/inbox")
-def inbox():
-    """The open cases where the user has a part to play, a page at a time, with every part on each."""
-    q = reports.assigned_query(current_user).options(*reports.case_row_options())
+def inbox(form: InboxBulkForm | None = None, results: list | None = None, alert: str | None = None,
+          status: int = 200):
+    """The open cases where the user has a part to play, a page at a time, with every part on each; the
+    cases where a bulk decision (qualify, approve) is open to the user get a tick box."""
+    # What the row shows and what the bulk tick boxes ask of each case (its actions read the case's events,
+    # scores, panel and conflicts): loaded for the page at once, not per row.
+    q = reports.assigned_query(current_user).options(*reports.case_full_options(), *reports.case_row_options())
     page = db.paginate(q, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
     duties = reports.duties_of(current_user, [c.id for c in page.items])
     on_behalf = delegation.on_behalf_by_case(current_user, [c.id for c in page.items])
-    items = [{"case": c, "duties": duties[c.id], "on_behalf": on_behalf.get(c.id, [])} for c in page.items]
+    items = [{"case": c, "duties": duties[c.id], "on_behalf": on_behalf.get(c.id, []),
+              "bulk": [a for a in engine.available_actions(c, current_user) if a in web_jobs.BULK_ACTIONS]}
+             for c in page.items]
+    offered = {a for item in items for a in item["bulk"]}
+    form = form or InboxBulkForm(formdata=None)
+    form.action.choices = [SelectChoice(a, text) for a, text in web_jobs.BULK_ACTIONS.items() if a in offered] \
+        or form.action.choices
     return render_template("cases/inbox.html", items=items, page=page, today=clock.today(),
-                           overdue=lambda c: engine.is_overdue(c))
+                           overdue=lambda c: engine.is_overdue(c), form=form if offered else None,
+                           results=results, alert=alert), status
+
+
+@bp.route("/inbox/decide", methods=["POST"])
+def inbox_decide():
+    """Decide the cases ticked in the inbox, each on its own (web/jobs.bulk_decide): the inbox again with
+    every case's outcome, or, for a large selection, the job that decides them."""
+    form = InboxBulkForm()
+    ids = request.form.getlist("case")
+    if not form.validate():
+        return inbox(form=form, status=400)
+    if not ids or not all(i.isdigit() for i in ids):
+        return inbox(form=form, alert=_("Tick at least one case."), status=400)
+    versions = {i: request.form.get(f"version-{i}", "") for i in ids}
+    params = {"action": form.action.data, "cases": [int(i) for i in ids], "comment": form.comment.data or "",
+              "versions": {i: int(v) for i, v in versions.items() if v.isdigit()}}
+    try:
+        results, job = web_jobs.bulk_decide(params, current_user)
+    except WorkflowError as exc:
+        db.session.rollback()
+        return inbox(form=form, alert=error_message(exc), status=exc.status)
+    if job is not None:
+        flash(_("The decisions have started: job %(id)s.", id=job.id), "success")
+        return redirect(url_for("jobs.detail", job_id=job.id))
+    done = sum(1 for r in results if r["ok"])
+    flash(_("Decided: %(ok)s, refused: %(refused)s", ok=done, refused=len(results) - done),
+          "success" if done == len(results) else "warning")
+    return inbox(form=InboxBulkForm(formdata=None), results=results)
 
 
 @bp.route("/cases/")
@@ -138,6 +191,9 @@ def apply():
                 case = engine.create_promotion(current_user, employee, form.target_grade.data,
                                                form.statement.data or "", bool(form.exceptional.data),
                                                round=round_id)
+                for upload in request.files.getlist("attachments"):    # 附件, in the same commit
+                    if upload.filename:
+                        printing.attach_in_transaction(case, upload, current_user)
                 db.session.commit()
                 flash(_("Your application has been filed: case %(id)s.", id=case.id), "success")
                 return redirect(url_for("cases.detail", case_id=case.id))
@@ -166,8 +222,8 @@ def _attach_error(form, exc: WorkflowError) -> Markup | None:
 
 
 def error_message(exc: WorkflowError) -> Markup:
-    """An engine refusal in the user's words. The engine's own sentence (the API's message, in English)
-    follows as the detail, marked as not for translation."""
+    """An engine refusal in the user's words: a lead-in, then the engine's own sentence (the API's message),
+    translated when shown (workflow/i18n.py)."""
     field = exc.details.get("field")
     if isinstance(exc, Conflict):
         return Markup.escape(_("The case has changed since you loaded it; reload the page and decide again."))
@@ -183,7 +239,7 @@ def error_message(exc: WorkflowError) -> Markup:
             "employee": _("This application is not possible:")}.get(field)
     if lead is None:
         lead = _("You may not do this:") if isinstance(exc, Forbidden) else _("Refused:")
-    return Markup('{} <span class="engine-reason" translate="no">{}</span>').format(lead, exc.message)
+    return Markup('{} <span class="engine-reason">{}</span>').format(lead, exc.message)
 
 
 # --- the case page -----------------------------------------------------------------------------------
@@ -222,7 +278,7 @@ def _forms_for(case: Case, actions: list[str], posted: dict | None = None) -> di
 def render_detail(case: Case, posted: dict | None = None, alert: str | None = None, status: int = 200):
     viewer = current_user
     pol = engine.policy_for(case)
-    actions = sorted(engine.available_actions(case, viewer),
+    actions = sorted((a for a in engine.available_actions(case, viewer) if a not in ELSEWHERE),
                      key=lambda a: ACTION_ORDER.index(a) if a in ACTION_ORDER else len(ACTION_ORDER))
     names = {p.username: p.name for p in db.session.scalars(
         select(Person).where(Person.username.in_({ev.actor for ev in case.events})))}

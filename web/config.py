@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 INSTANCE = Path(__file__).resolve().parent.parent / "instance"
@@ -37,6 +38,15 @@ def _whole_number(name: str, default: int) -> int:
     if not raw.isdigit():
         raise ConfigError(f"{name} must be a whole number, not {raw!r}")
     return int(raw)
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+        raise ConfigError(f"{name} must be true or false, not {raw!r}")
+    return raw in ("1", "true", "yes", "on")
 
 
 def environment() -> str:
@@ -73,12 +83,29 @@ class Config:
     API_PAGE_MAX = 500
     # Uploads (CSV and XLSX imports): a bigger request is refused with 413 before it is read.
     MAX_CONTENT_LENGTH = _whole_number("GRADEFLOW_MAX_UPLOAD_MB", 32) * 1024 * 1024
+    # Attachments (certificates, diplomas, evidence): kept outside the database, named by their SHA-256.
+    ATTACHMENT_DIR = os.environ.get("GRADEFLOW_ATTACHMENT_DIR") or str(INSTANCE / "attachments")
+    ATTACHMENT_MAX_BYTES = _whole_number("GRADEFLOW_ATTACHMENT_MAX_MB", 10) * 1024 * 1024
     # Login throttling, kept in the database so that every worker and node counts the same failures.
     LOGIN_WINDOW_SECONDS = _whole_number("GRADEFLOW_LOGIN_WINDOW_SECONDS", 15 * 60)
     LOGIN_FAILURES_PER_USER = _whole_number("GRADEFLOW_LOGIN_FAILURES_PER_USER", 5)
     LOGIN_FAILURES_PER_ADDRESS = _whole_number("GRADEFLOW_LOGIN_FAILURES_PER_ADDRESS", 50)
     # How many reverse proxies in front set X-Forwarded-For/-Proto (0: trust no such header).
     TRUSTED_PROXIES = _whole_number("GRADEFLOW_TRUSTED_PROXIES", 0)
+    # E-mail of notifications (web/mail.py), sent by `tick` and the worker after the commit. Without
+    # MAIL_SERVER each mail is printed to the log instead (development).
+    MAIL_SERVER = os.environ.get("GRADEFLOW_MAIL_SERVER", "").strip()
+    MAIL_PORT = _whole_number("GRADEFLOW_MAIL_PORT", 587)
+    MAIL_USE_TLS = _flag("GRADEFLOW_MAIL_TLS", True)        # STARTTLS on a plain connection
+    MAIL_USE_SSL = _flag("GRADEFLOW_MAIL_SSL", False)       # SMTPS (usually port 465)
+    MAIL_USERNAME = os.environ.get("GRADEFLOW_MAIL_USERNAME") or None
+    MAIL_PASSWORD = os.environ.get("GRADEFLOW_MAIL_PASSWORD") or None
+    MAIL_SENDER = os.environ.get("GRADEFLOW_MAIL_SENDER", "Gradeflow <gradeflow@localhost>")
+    MAIL_TIMEOUT = _whole_number("GRADEFLOW_MAIL_TIMEOUT", 30)
+    MAIL_MAX_ATTEMPTS = _whole_number("GRADEFLOW_MAIL_MAX_ATTEMPTS", 5)
+    # The address the e-mails link to; the working days before a deadline that its reminder is sent.
+    BASE_URL = os.environ.get("GRADEFLOW_BASE_URL", "http://127.0.0.1:5000")
+    REMINDER_DAYS = _whole_number("GRADEFLOW_REMINDER_DAYS", 2)
 
     @classmethod
     def finalise(cls, cfg: dict) -> None:
@@ -110,7 +137,9 @@ class Config:
 
 class TestingConfig(Config):
     TESTING = True
+    ATTACHMENT_DIR = str(Path(tempfile.gettempdir()) / "gradeflow-test-attachments")
     SECRET_KEY = "testing-secret"
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
     WTF_CSRF_ENABLED = False
     BABEL_DEFAULT_LOCALE = "en"
+    MAIL_SERVER = ""          # the tests point it at their own fake server

@@ -114,6 +114,7 @@ def schemas() -> dict[str, Any]:
         "send_back_to": {**array(STRING), "description": "the earlier steps `send_back` may return the case to"},
         "events": array(ref("Event")), "created_at": DATETIME,
         "copied_to": {**array(STRING), "description": "抄送: who the case was copied to, for information"},
+        "attachments": {**array(ref("Attachment")), "description": "附件: the files attached to the case"},
         "acting_for": {**array(obj({"principal": STRING, "delegate": STRING, "until": DATE})),
                        "description": "代理: assignees whose delegation is in force, and who acts for them"},
     })
@@ -170,6 +171,10 @@ def schemas() -> dict[str, Any]:
         "EligibilityResult": eligibility,
         "Scores": scores,
         "Case": case,
+        "Attachment": obj({
+            "id": INTEGER, "filename": STRING, "content_type": STRING, "size": INTEGER,
+            "sha256": {**STRING, "description": "the file's SHA-256; recorded in the case's `attach` event"},
+            "uploaded_by": STRING, "created_at": DATETIME, "url": {**STRING, "description": "GET it here"}}),
         "Pipeline": pipeline_schema(),
         "LevelHeadcount": obj({
             "count": INTEGER, "share": {**nullable(NUMBER), "description": "count / headcount (null: nobody)"},
@@ -199,7 +204,34 @@ def schemas() -> dict[str, Any]:
             "started_at": nullable(DATETIME), "finished_at": nullable(DATETIME), "attempts": INTEGER,
             "files": array(obj({"purpose": STRING, "name": STRING, "size": INTEGER})),
         }),
+        "BulkResult": obj({
+            "action": {"type": "string", "enum": ["qualify", "approve"]},
+            "ok": INTEGER, "refused": INTEGER,
+            "items": array(obj({
+                "case": INTEGER, "ok": BOOLEAN, "state": STRING, "version": INTEGER, "status": INTEGER,
+                "code": STRING, "reason": STRING,
+            }, required=["case", "ok"], description="Decided (`state`, `version`) or refused (`status`, "
+                                                    "`code`, `reason` in the request's language)")),
+        }),
         "JobPage": page_of("Job"),
+        "Notification": obj({
+            "id": INTEGER,
+            "kind": {"type": "string", "enum": ["assigned", "escalated", "decided", "due_soon", "overdue", "urged"]},
+            "case": nullable(INTEGER),
+            "params": {"type": "object", "description": "what the message says, as ids and values"},
+            "title": {**STRING, "description": "in the request's language"}, "text": STRING,
+            "created_at": DATETIME, "read_at": nullable(DATETIME), "read": BOOLEAN,
+            "mail": {"type": "string", "enum": ["pending", "sent", "logged", "skipped", "failed"],
+                     "description": "the e-mail's state"},
+        }),
+        "NotificationPage": page_of("Notification"),
+        "NotificationSettings": obj({"email": nullable(STRING), "email_notifications": BOOLEAN,
+                                     "language": {"type": "string", "enum": ["zh_CN", "en"]}}),
+        "PersonEmail": obj({"username": STRING, "email": nullable(STRING), "email_notifications": BOOLEAN,
+                            "language": {"type": "string", "enum": ["zh_CN", "en"]}}),
+        "UnreadCount": obj({"unread": INTEGER}),
+        "MarkedRead": obj({"marked": INTEGER, "unread": INTEGER}),
+        "UrgeResult": obj({"urged": {**array(STRING), "description": "the usernames urged"}, "case": ref("Case")}),
         "CasePage": page_of("Case"),
         "Delegation": obj({
             "id": INTEGER, "principal": STRING, "delegate": STRING, "starts_on": DATE, "ends_on": DATE,
@@ -325,6 +357,11 @@ def request_bodies() -> dict[str, Any]:
             "versions": {"type": "object", "additionalProperties": INTEGER,
                          "description": "{case id: the version the caller saw}"},
         }, required=["action", "cases"]),
+        "Urge": obj({"comment": {"type": "string", "maxLength": 1000}}, required=[]),
+        "NotificationSettings": obj({"email_notifications": BOOLEAN,
+                                     "language": {"type": "string", "enum": ["zh_CN", "en"]}}, required=[],
+                                    additionalProperties=False),
+        "PersonEmail": obj({"email": nullable({"type": "string", "maxLength": 254})}),
         "ReviewJob": obj({"unit": STRING, "period": {"type": ["string", "integer"], "examples": ["2025"]}}),
         "ReviewRun": obj({"unit": STRING, "period": {"type": ["string", "integer"], "examples": ["2025"]},
                           "dry_run": {**BOOLEAN, "default": False}}, required=["unit", "period"]),
@@ -341,8 +378,11 @@ ERRORS = {
     404: "Not found, or not visible to the caller.",
     409: "The state or version no longer allows it: another decision came first; reload.",
     413: "The body is too large.",
+    415: "The body is not of the media type the operation takes (an upload is multipart/form-data).",
     422: "A rule refuses it; the message says which.",
     429: "Too many failed logins for the username or from the address: try again later.",
+    503: "Not available on this server: PDF needs WeasyPrint, whose system libraries are missing here (print "
+         "the page from a browser instead).",
 }
 
 
@@ -592,6 +632,7 @@ def paths() -> dict[str, Any]:
                     "schema": {"type": "string", "format": "binary"}}}}},
             [404, 409], tags=["rounds"], params=[path_id("round_id", "round")])},
         **export_paths(),
+        **attachment_paths(),
         "/reviews": {
             "get": operation("listReviews", "The stored annual reviews the caller may see",
                              {200: json_answer("A page of reviews.", ref("ReviewPage"))}, [400, 404],
@@ -612,6 +653,15 @@ def paths() -> dict[str, Any]:
         "/jobs/{job_id}/retry": {"post": operation(
             "retryJob", "Queue a failed job again, to resume where it stopped", {202: job_accepted},
             [404, 409], tags=["jobs"], params=[path_id("job_id", "job")])},
+        "/cases/bulk": {"post": operation(
+            "decideCasesInBulk", "Qualify or approve several cases of one's inbox at once, each on its own",
+            {200: json_answer("Each case's outcome, decided or refused.", ref("BulkResult")),
+             202: job_accepted}, [403], tags=["cases"], body="BulkDecision",
+            description="Up to 20 cases are decided within the request, each in its own transaction through "
+                        "the engine, with the version the caller names for it (a case changed meanwhile is "
+                        "refused with 409's code, not overwritten); each item is decided (its new state and "
+                        "version) or refused with the status, code and reason a request for that case alone "
+                        "would have had. More cases go to a job, as `POST /jobs/bulk-decisions` (202).")},
         "/jobs/bulk-decisions": {"post": operation(
             "startBulkDecision", "Decide many cases of one's inbox (qualify or approve) in a job",
             {202: job_accepted}, [403], tags=["jobs"], body="BulkDecision",
@@ -626,6 +676,44 @@ def paths() -> dict[str, Any]:
         "/jobs/imports": {"post": operation(
             "startImport", "Import people (and units) from CSV or XLSX in a job (administrator at the root)",
             {202: job_accepted}, [400, 403, 413], tags=["jobs"], body="Upload")},
+        "/notifications": {"get": operation(
+            "listNotifications", "The caller's notifications, unread first, then newest",
+            {200: json_answer("A page of notifications.", ref("NotificationPage"))}, [400], tags=["notifications"],
+            params=[query("unread", "only the unread ones", FLAG), *PAGING])},
+        "/notifications/unread": {"get": operation(
+            "countUnreadNotifications", "How many of the caller's notifications are unread",
+            {200: json_answer("The count.", ref("UnreadCount"))}, [], tags=["notifications"])},
+        "/notifications/{notification_id}/read": {"post": operation(
+            "readNotification", "Mark one of the caller's notifications read",
+            {200: json_answer("The notification.", ref("Notification"))}, [404], tags=["notifications"],
+            params=[path_id("notification_id", "notification")])},
+        "/notifications/read": {"post": operation(
+            "readAllNotifications", "Mark all the caller's notifications read",
+            {200: json_answer("How many were marked.", ref("MarkedRead"))}, [], tags=["notifications"])},
+        "/me/notification-settings": {
+            "get": operation("getNotificationSettings", "The caller's e-mail address and e-mail preference",
+                             {200: json_answer("The settings.", ref("NotificationSettings"))}, [],
+                             tags=["notifications"]),
+            "post": operation("setNotificationSettings", "Turn e-mail notifications on or off; their language",
+                              {200: json_answer("The settings.", ref("NotificationSettings"))}, [],
+                              tags=["notifications"], body="NotificationSettings",
+                              description="In-app notifications stay whatever the choice; turning e-mail "
+                                          "off also drops the e-mails not yet sent."),
+        },
+        "/cases/{case_id}/urge": {"post": operation(
+            "urgeCase", "催办: remind the case's current assignees (once a day per case and caller)",
+            {200: json_answer("Whom it reminded, and the case.", ref("UrgeResult"))}, [403, 404, 409, 422],
+            tags=["cases"], params=[path_id("case_id", "case")], body="Urge",
+            description="For those waiting on the step: the applicant, whoever filed the case, HR over the "
+                        "applicant's unit. A closed case is 409; a second urge the same day, or a step that "
+                        "waits on nobody but the caller, 422. Recorded as an `urge` event; the state does "
+                        "not change.")},
+        "/people/{username}/email": {"post": operation(
+            "setPersonEmail", "Set or clear a person's e-mail address (an administrator over their unit)",
+            {200: json_answer("The person's address and preference.", ref("PersonEmail"))}, [404],
+            tags=["notifications"], body="PersonEmail",
+            params=[{"name": "username", "in": "path", "required": True, "description": "the person's username",
+                     "schema": STRING}])},
         "/reviews/{review_id}": {"get": operation(
             "getReview", "One stored annual review", {200: json_answer("The review.", ref("Review"))}, [404],
             tags=["reviews"], params=[path_id("review_id", "review")])},
@@ -648,7 +736,7 @@ def _document() -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerToken": []}, {"session": []}],
         "tags": [{"name": n} for n in ("auth", "reference", "cases", "hr", "rounds", "reviews", "jobs",
-                                                "delegation")],
+                                                "notifications", "delegation")],
         "paths": paths(),
         "components": {
             "securitySchemes": {

@@ -10,7 +10,7 @@ from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from workflow import authority, engine
+from workflow import authority, engine, i18n
 from workflow.errors import WorkflowError
 from workflow.models import db, CaseAssignee, Case
 from workflow.policy import Policy
@@ -46,10 +46,12 @@ ACTIONS = {
     "accept_transfer": _l("Accept the transfer"), "object": _l("Object"),
     "end_publicity": _l("Publicity ended"), "sustain": _l("Sustain the rejection"),
     "reinstate": _l("Reinstate the application"),
-    "add_signer": _l("Add a signer"), "send_back": _l("Send back to an earlier step"),
+    "attach": _l("Attach a file"), "score_for": _l("Panel score from the paper form"),
     "hand_over": _l("Hand over"), "copy": _l("Copy to"),
+    "add_signer": _l("Add a signer"), "send_back": _l("Send back to an earlier step"),
     "roles_change": _l("Roles changed"), "password_set": _l("Password set"), "grade_change": _l("Grade changed"),
     "grade_history": _l("Earlier grades imported"),
+    "urge": _l("Urged the assignees"), "email_set": _l("E-mail address set"),
 }
 
 KINDS = {"promotion": _l("Promotion"), "probation": _l("Probation"), "demotion": _l("Demotion"),
@@ -285,6 +287,8 @@ def init_app(app) -> None:
     login_manager.login_message = _l("Please log in to see this page.")
     login_manager.login_message_category = "warning"
     login_manager.localize_callback = str
+    for kind, labels in (("action", ACTIONS), ("state", STATES), ("role", ROLES), ("kind", KINDS)):
+        i18n.register_terms(kind, labels)     # the words the engine's messages name, in other languages
 
     for code in (400, 403, 404, 405):
         app.register_error_handler(code, _http_error)

@@ -11,6 +11,7 @@ from sqlalchemy import and_, false, or_, select, true
 
 from . import delegation
 from .errors import Forbidden
+from .i18n import _l, term
 from .machines import Rulebook
 from .models import Case, CaseAssignee, CaseCopy, Event, OrgUnit, PanelMember, Person, Review, Round
 
@@ -34,88 +35,130 @@ def can(actor: Person | None, case: Case, action: str, rb: Rulebook,
     nothing else allows is told the case was copied to them for information only."""
     decision = _can(actor, case, action, rb, round_decision)
     if not decision and actor is not None and delegation.is_copied_to(actor, case):
-        return Decision(False, f"case {case.id} was copied to you for information only: you cannot "
-                               f"{action} it ({decision.reason})")
+        return Decision(False, _l("case %(case)s was copied to you for information only: you cannot %(action)s "
+                                  "it (%(why)s)", case=case.id, action=term("action", action),
+                                  why=decision.reason))
     return decision
 
 
 def _can(actor: Person | None, case: Case, action: str, rb: Rulebook, round_decision: bool) -> Decision:
     if actor is None:
-        return Decision(action in rb.system_also or action in rb.automatic, "only people take this action")
+        return Decision(action in rb.system_also or action in rb.automatic, _l("only people take this action"))
     if round_decision or (action in rb.round_actions and case.round_id is not None):
         return _round_decision(actor, case, action, rb, round_decision)
     if action in rb.round_only:
-        return Decision(False, f"'{action}' is taken only by a round's decision")
+        return Decision(False, _l("'%(action)s' is taken only by a round's decision", action=term("action", action)))
     if action in rb.automatic:
-        return Decision(False, "this move is made by the system")
+        return Decision(False, _l("this move is made by the system"))
     duty = rb.actors[action]
     if duty == "system":
-        return Decision(False, "this move is made by the system")
+        return Decision(False, _l("this move is made by the system"))
     if actor.status == "dismissed":
-        return Decision(False, "your employment has ended")
+        return Decision(False, _l("your employment has ended"))
     if duty == "applicant":
         if actor.id == case.employee_id:
             return Decision(True)
-        return Decision(False, f"only the applicant ({case.employee.username}) may {action} this case")
+        return Decision(False, _l("only the applicant (%(username)s) may %(action)s this case",
+                                  username=case.employee.username, action=term("action", action)))
     if duty == "initiator":
         if case.filed_by_id is not None and actor.id == case.filed_by_id:
             return Decision(True)
-        opener = case.filed_by.username if case.filed_by else "the system"
-        return Decision(False, f"only who opened the case ({opener}) may {action} it")
+        opener = case.filed_by.username if case.filed_by else _l("the system")
+        return Decision(False, _l("only who opened the case (%(opener)s) may %(action)s it", opener=opener,
+                                  action=term("action", action)))
     if duty == "in_scope":
         if actor.id == case.employee_id:
-            return Decision(False, "the applicant cannot object to their own promotion")
+            return Decision(False, _l("the applicant cannot object to their own promotion"))
         if not in_publicity_scope(actor, case):
-            return Decision(False, "only people in the publicity's scope may object")
+            return Decision(False, _l("only people in the publicity's scope may object"))
         if any(ev.action == "object" and ev.actor_id == actor.id for ev in case.events):
-            return Decision(False, "you have already objected")
-        if any(ev.actor_id == actor.id and ev.data.get("decision") for ev in case.events):
-            return Decision(False, "you took a decision on this case; answer objections, do not file them")
+            return Decision(False, _l("you have already objected"))
+        if any(decided_by(ev) == actor.id for ev in case.events):
+            return Decision(False, _l("you took a decision on this case; answer objections, do not file them"))
         return Decision(True)
     if duty == "any_assignee":
         if any(a.person_id == actor.id for a in case.assignments):
             return Decision(True)
-        return Decision(False, "only a current assignee may declare a conflict on this step")
+        return Decision(False, _l("only a current assignee may declare a conflict on this step"))
     if duty == "hand_over":
         why = delegation.hand_over_refusal(actor, case)
         return Decision(why is None, why or "")
     if duty == "copy":
         why = delegation.copy_refusal(actor, case)
         return Decision(why is None, why or "")
+    if duty == "contributor":
+        return can_attach(actor, case)
+    if duty == "hr_over_case":
+        return _hr_over_case(actor, case, action)
     mine = [a for a in case.assignments if a.person_id == actor.id and a.duty == duty]
     if mine:
         if any(holds_assignment(actor, a) for a in mine):
             return Decision(True)
-        return Decision(False, f"you no longer hold {mine[0].role}"
-                               f"{'@' + mine[0].unit.code if mine[0].unit else ''}; the step is being rerouted")
+        return Decision(False, _l("you no longer hold %(role)s%(at)s; the step is being rerouted",
+                                  role=term("role", mine[0].role),
+                                  at="@" + mine[0].unit.code if mine[0].unit else ""))
     if duty in delegation.DELEGABLE_DUTIES:   # a delegate acts for an assignee (代理), on the dates
         held, why = delegation.acting_for(actor, case, duty, rb.steps.get(case.state, case.state))
         if held is not None or why:
             return Decision(held is not None, why or "")
     if duty == "panel" and any(s.scorer_id == actor.id and s.component == "panel" for s in case.scores):
-        return Decision(False, "you have already scored this case")
-    names = ", ".join(p.username for p in case.assignee_people(duty)) or "nobody"
-    return Decision(False, f"only the current assignees of this step may {action} (now: {names})")
+        return Decision(False, _l("you have already scored this case"))
+    names = ", ".join(p.username for p in case.assignee_people(duty)) or _l("nobody")
+    return Decision(False, _l("only the current assignees of this step may %(action)s (now: %(names)s)",
+                              action=term("action", action), names=names))
 
 
 def _round_decision(actor: Person, case: Case, action: str, rb: Rulebook, round_decision: bool) -> Decision:
     """HR holding `hr` at the round's unit or above decides the round's cases together, and only so."""
     if action not in rb.round_actions or case.round_id is None:
-        return Decision(False, f"'{action}' is not part of a round's decision")
+        return Decision(False, _l("'%(action)s' is not part of a round's decision", action=term("action", action)))
     if not round_decision:
-        return Decision(False, f"this case is decided with round {case.round_id}, against its quotas "
-                               f"(POST /api/v1/rounds/{case.round_id}/decide)")
+        return Decision(False, _l("this case is decided with round %(round)s, against its quotas "
+                                  "(POST /api/v1/rounds/%(round)s/decide)", round=case.round_id))
     if actor.status == "dismissed":
-        return Decision(False, "your employment has ended")
+        return Decision(False, _l("your employment has ended"))
     if hr_assignment_over(actor, case.round.unit) is None:
-        return Decision(False, f"only HR at {case.round.unit.code} or above decides round {case.round_id}")
+        return Decision(False, _l("only HR at %(unit)s or above decides round %(round)s", unit=case.round.unit.code,
+                                  round=case.round_id))
     if actor.id == case.employee_id:
-        return Decision(False, f"nobody decides their own case (case {case.id})")
+        return Decision(False, _l("nobody decides their own case (case %(case)s)", case=case.id))
     if any(c.person_id == actor.id for c in case.conflicts):
-        return Decision(False, f"you declared a conflict on case {case.id}")
-    if any(ev.actor_id == actor.id and ev.data.get("decision") and ev.data.get("step") != "hr_approval"
-           for ev in case.events):
-        return Decision(False, f"you took another decision on case {case.id} (four eyes)")
+        return Decision(False, _l("you declared a conflict on case %(case)s", case=case.id))
+    if any(decided_by(ev) == actor.id and ev.data.get("step") != "hr_approval" for ev in case.events):
+        return Decision(False, _l("you took another decision on case %(case)s (four eyes)", case=case.id))
+    return Decision(True)
+
+
+def decided_by(ev: Event) -> int | None:
+    """Who took the decision an event records (None: it records none): its actor, or the panel member whose
+    paper form HR entered (`score_for`): the four-eyes rule binds the member, not the clerk."""
+    if not ev.data.get("decision"):
+        return None
+    return ev.data.get("decided_by", ev.actor_id)
+
+
+def can_attach(actor: Person, case: Case) -> Decision:
+    """附件: the applicant while the case is open, its current assignees, and HR over the applicant's unit."""
+    if case.closed:
+        return Decision(False, _l("case %(case)s is closed: nothing more can be attached", case=case.id))
+    if actor.status == "dismissed":
+        return Decision(False, _l("your employment has ended"))
+    if actor.id == case.employee_id or any(a.person_id == actor.id for a in case.assignments):
+        return Decision(True)
+    if hr_assignment_over(actor, case.employee.unit) is not None:
+        return Decision(True)
+    return Decision(False, _l("only the applicant, the current assignees and HR over the case may attach files"))
+
+
+def _hr_over_case(actor: Person, case: Case, action: str) -> Decision:
+    """HR over the applicant's unit, who is neither the applicant nor in a declared conflict on the case."""
+    if actor.id == case.employee_id:
+        return Decision(False, _l("nobody acts on their own case"))
+    if hr_assignment_over(actor, case.employee.unit) is None:
+        return Decision(False, _l("only HR over %(unit)s may %(action)s on this case", unit=case.employee.unit.code,
+                                  action=term("action", action)))
+    if any(c.person_id == actor.id for c in case.conflicts):
+        return Decision(False, _l("you declared a conflict on this case"))
     return Decision(True)
 
 
@@ -151,6 +194,15 @@ def capacity(actor: Person | None, case: Case, action: str, rb: Rulebook,
         return "employee", case.employee.unit.code
     if duty == "in_scope":
         return "employee", actor.unit.code
+    if duty == "contributor":
+        if actor.id == case.employee_id:
+            return "employee", case.employee.unit.code
+        mine = next((a for a in case.assignments if a.person_id == actor.id), None)
+        if mine is not None:
+            return mine.role, mine.unit.code if mine.unit else None
+    if duty in ("contributor", "hr_over_case"):
+        ra = hr_assignment_over(actor, case.employee.unit)
+        return ("hr", ra.unit.code) if ra else (None, None)
     if duty == "initiator":
         ra = hr_assignment_over(actor, case.employee.unit) or supervisor_assignment_over(actor, case.employee.unit)
         return (ra.role, ra.unit.code) if ra else (None, None)
@@ -199,7 +251,8 @@ def can_file_for(filer: Person, employee: Person) -> Decision:
         return Decision(True)
     if hr_assignment_over(filer, employee.unit):
         return Decision(True)
-    return Decision(False, f"only HR over {employee.unit.code} may file a case for {employee.username}")
+    return Decision(False, _l("only HR over %(unit)s may file a case for %(username)s", unit=employee.unit.code,
+                              username=employee.username))
 
 
 def _subtree_units(person: Person, roles=SUBTREE_VIEWERS) -> list[OrgUnit]:
@@ -272,9 +325,9 @@ def can_view_unit(person: Person, unit: OrgUnit, roles=("hr", "approver", "admin
 def can_manage_round(person: Person, unit: OrgUnit) -> Decision:
     """Open, close and decide a round at `unit`: HR holding `hr` there or at an ancestor."""
     if person.status == "dismissed":
-        return Decision(False, "your employment has ended")
+        return Decision(False, _l("your employment has ended"))
     if hr_assignment_over(person, unit) is None:
-        return Decision(False, f"only HR at {unit.code} or above may open, close or decide its rounds")
+        return Decision(False, _l("only HR at %(unit)s or above may open, close or decide its rounds", unit=unit.code))
     return Decision(True)
 
 
@@ -296,9 +349,9 @@ def round_visible_filter(person: Person):
 def can_run_review(person: Person, unit: OrgUnit) -> Decision:
     """Run the annual review (年度考核排名) of `unit`'s subtree: HR holding `hr` there or at an ancestor."""
     if person.status == "dismissed":
-        return Decision(False, "your employment has ended")
+        return Decision(False, _l("your employment has ended"))
     if hr_assignment_over(person, unit) is None:
-        return Decision(False, f"only HR at {unit.code} or above may run its annual review")
+        return Decision(False, _l("only HR at %(unit)s or above may run its annual review", unit=unit.code))
     return Decision(True)
 
 
@@ -318,3 +371,19 @@ def can_verify_audit(person: Person) -> bool:
 
 def is_admin(person: Person, unit: OrgUnit | None = None) -> bool:
     return any(ra.role == "admin" and (unit is None or ra.unit.contains(unit)) for ra in person.roles)
+
+
+def can_urge(person: Person, case: Case) -> Decision:
+    """催办: may `person` urge the current assignees of `case`? Those waiting on it may: the applicant,
+    whoever filed the case, and HR over the applicant's unit; never about a closed case or a step that
+    waits on nobody but themselves."""
+    if case.closed:
+        return Decision(False, _l("case %(case)s is closed: there is nobody to urge", case=case.id))
+    waiting = (person.id in (case.employee_id, case.filed_by_id)
+               or hr_assignment_over(person, case.employee.unit) is not None)
+    if not waiting:
+        return Decision(False, _l("only the applicant, whoever filed the case or HR over the applicant's unit "
+                                  "may urge its assignees"))
+    if not any(a.person_id != person.id for a in case.assignments):
+        return Decision(False, _l("case %(case)s waits on nobody but you", case=case.id))
+    return Decision(True)

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 
 from . import audit, clock, engine
 from .errors import Refused
+from .i18n import _l
 from .models import db, ApiToken, Case, GradeHistory, OrgUnit, Person, RoleAssignment
 from .models.org import ROLES
 from .policy import Policy
@@ -54,11 +55,13 @@ def check_unit_levels(policy: Policy, level: str, parent_level: str | None) -> s
     """Why a unit of `level` may not sit under a unit of `parent_level`, or None if it may. A unit sits
     strictly below its parent; levels may be skipped (a team directly under a region)."""
     if level not in policy.org_level_ids:
-        return f"unknown org level '{level}' (levels: {', '.join(policy.org_level_ids)})"
+        return _l("unknown org level '%(level)s' (levels: %(levels)s)", level=level,
+                  levels=", ".join(policy.org_level_ids))
     if parent_level is not None and parent_level in policy.org_level_ids \
             and policy.org_level_index(level) <= policy.org_level_index(parent_level):
         order = " > ".join(policy.org_level_ids)
-        return f"a {level} cannot sit under a {parent_level} (levels top down: {order})"
+        return _l("a %(level)s cannot sit under a %(parent)s (levels top down: %(order)s)", level=level,
+                  parent=parent_level, order=order)
     return None
 
 
@@ -74,22 +77,22 @@ def upsert_unit(code: str, *, name: str, level: str, parent_code: str | None,
     pol = _policy(policy)
     code, name, parent_code = (code or "").strip(), (name or "").strip(), (parent_code or "").strip() or None
     if not code or len(code) > CODE_MAX:
-        raise DirectoryError(f"a unit code must have 1 to {CODE_MAX} characters", field="code")
+        raise DirectoryError(_l("a unit code must have 1 to %(max)s characters", max=CODE_MAX), field="code")
     if not name or len(name) > NAME_MAX:
-        raise DirectoryError(f"a unit name must have 1 to {NAME_MAX} characters", field="name")
+        raise DirectoryError(_l("a unit name must have 1 to %(max)s characters", max=NAME_MAX), field="name")
     unit = unit_by_code(code)
     parent = None
     if parent_code is not None:
         parent = unit_by_code(parent_code)
         if parent is None:
-            raise DirectoryError(f"unknown parent unit '{parent_code}'", field="parent_code")
+            raise DirectoryError(_l("unknown parent unit '%(code)s'", code=parent_code), field="parent_code")
         if unit is not None and unit.contains(parent):
-            raise DirectoryError(f"{code} cannot move under {parent_code}: {parent_code} is inside "
-                                 f"{code}'s subtree", field="parent_code")
+            raise DirectoryError(_l("%(code)s cannot move under %(parent)s: %(parent)s is inside %(code)s's subtree",
+                                    code=code, parent=parent_code), field="parent_code")
     else:
         root = db.session.scalar(select(OrgUnit).where(OrgUnit.parent_id.is_(None)))
         if root is not None and root is not unit:
-            raise DirectoryError(f"the tree already has its root {root.code}; name a parent unit",
+            raise DirectoryError(_l("the tree already has its root %(root)s; name a parent unit", root=root.code),
                                  field="parent_code")
     problem = check_unit_levels(pol, level, parent.level if parent else None)
     if problem:
@@ -97,8 +100,8 @@ def upsert_unit(code: str, *, name: str, level: str, parent_code: str | None,
     if unit is not None:
         for child in unit.children:
             if below := check_unit_levels(pol, child.level, level):
-                raise DirectoryError(f"{code} cannot become a {level}: its sub-unit {child.code}: {below}",
-                                     field="level")
+                raise DirectoryError(_l("%(code)s cannot become a %(level)s: its sub-unit %(child)s: %(why)s", code=code,
+                                        level=level, child=child.code, why=below), field="level")
     created = unit is None
     if created:
         unit = OrgUnit(code=code, name=name, level=level, parent=parent, path="")
@@ -140,24 +143,25 @@ def upsert_person(username: str, *, name: str, unit_code: str, grade: str | None
     pol = _policy(policy)
     username, name = (username or "").strip(), (name or "").strip()
     if not username or len(username) > USERNAME_MAX or any(c.isspace() for c in username):
-        raise DirectoryError(f"a username must have 1 to {USERNAME_MAX} characters and no spaces",
+        raise DirectoryError(_l("a username must have 1 to %(max)s characters and no spaces", max=USERNAME_MAX),
                              field="username")
     if not name or len(name) > NAME_MAX:
-        raise DirectoryError(f"a name must have 1 to {NAME_MAX} characters", field="name")
+        raise DirectoryError(_l("a name must have 1 to %(max)s characters", max=NAME_MAX), field="name")
     unit = unit_by_code((unit_code or "").strip())
     if unit is None:
-        raise DirectoryError(f"unknown unit '{unit_code}'", field="unit_code")
+        raise DirectoryError(_l("unknown unit '%(code)s'", code=unit_code), field="unit_code")
     level, tier = parse_grade(pol, grade)
     if level is not None and grade_since is None:
-        raise DirectoryError("grade_since is required with a grade", field="grade_since")
+        raise DirectoryError(_l("grade_since is required with a grade"), field="grade_since")
     if level is None:
         grade_since = None
     if education is not None and education not in {e.id for e in pol.education}:
         known = ", ".join(e.id for e in pol.education)
-        raise DirectoryError(f"unknown education '{education}' (one of: {known})", field="education")
+        raise DirectoryError(_l("unknown education '%(education)s' (one of: %(known)s)", education=education,
+                                known=known), field="education")
     if status not in EDITABLE_STATUSES:
-        raise DirectoryError(f"status must be one of {', '.join(EDITABLE_STATUSES)}, not '{status}'",
-                             field="status")
+        raise DirectoryError(_l("status must be one of %(statuses)s, not '%(status)s'",
+                                statuses=", ".join(EDITABLE_STATUSES), status=status), field="status")
     person = person_by_username(username)
     created = person is None
     if created:
@@ -166,8 +170,8 @@ def upsert_person(username: str, *, name: str, unit_code: str, grade: str | None
         db.session.add(person)
     else:
         if person.status == "dismissed":
-            raise DirectoryError(f"{username} was dismissed; only a new account can re-employ them",
-                                 field="status")
+            raise DirectoryError(_l("%(username)s was dismissed; only a new account can re-employ them",
+                                    username=username), field="status")
         new_grade = f"{level}-{tier}" if level else None
         if new_grade != person.grade:
             change_grade(person, new_grade, since=grade_since, actor=actor, source=source, policy=pol)
@@ -212,8 +216,8 @@ def change_grade(person: Person, grade: str | None, *, since: dt.date | None = N
     pending = open_cases(person)
     if pending:
         ids = ", ".join(f"#{c.id}" for c in pending)
-        raise DirectoryError(f"{person.username} has an open case ({ids}); finish or withdraw it before "
-                             f"changing the grade", field="grade")
+        raise DirectoryError(_l("%(username)s has an open case (%(cases)s); finish or withdraw it before changing "
+                                "the grade", username=person.username, cases=ids), field="grade")
     day = since or clock.today()
     _ensure_id(person)
     old = person.grade
@@ -249,9 +253,10 @@ def parse_role(spec: str) -> tuple[str, str]:
     role, at, code = (spec or "").strip().partition("@")
     role, code = role.strip(), code.strip()
     if not at or not role or not code:
-        raise DirectoryError(f"'{spec}' is not ROLE@UNIT_CODE", field="roles")
+        raise DirectoryError(_l("'%(spec)s' is not ROLE@UNIT_CODE", spec=spec), field="roles")
     if role not in ROLES:
-        raise DirectoryError(f"unknown role '{role}' (roles: {', '.join(ROLES)})", field="roles")
+        raise DirectoryError(_l("unknown role '%(role)s' (roles: %(roles)s)", role=role, roles=", ".join(ROLES)),
+                             field="roles")
     return role, code
 
 
@@ -269,11 +274,12 @@ def set_roles(person: Person, roles: Iterable[str | tuple[str, OrgUnit]], *, act
             role, code = parse_role(spec)
             unit = unit_by_code(code)
             if unit is None:
-                raise DirectoryError(f"unknown unit '{code}' in '{spec}'", field="roles")
+                raise DirectoryError(_l("unknown unit '%(code)s' in '%(spec)s'", code=code, spec=spec), field="roles")
         else:
             role, unit = spec
             if role not in ROLES:
-                raise DirectoryError(f"unknown role '{role}' (roles: {', '.join(ROLES)})", field="roles")
+                raise DirectoryError(_l("unknown role '%(role)s' (roles: %(roles)s)", role=role,
+                                        roles=", ".join(ROLES)), field="roles")
         wanted[(role, unit.id)] = unit
     _ensure_id(person)
     before = person.role_strings()
@@ -299,9 +305,9 @@ def set_roles(person: Person, roles: Iterable[str | tuple[str, OrgUnit]], *, act
 def check_password(password: str) -> str | None:
     """Why a password is not acceptable, or None."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-        return f"a password needs at least {MIN_PASSWORD_LENGTH} characters"
+        return _l("a password needs at least %(min)s characters", min=MIN_PASSWORD_LENGTH)
     if not password.strip():
-        return "a password cannot be only spaces"
+        return _l("a password cannot be only spaces")
     return None
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from . import clock, rules
 from .context import ActionContext
 from .errors import Refused
+from .i18n import _l
 from .models import db, ApiToken, Case, Person, PanelMember, CaseScore, Conflict, GradeHistory
 from .routing import holds_role_at_or_above
 
@@ -53,29 +54,30 @@ def assign_panel(event) -> None:
     people = {p.username: p for p in db.session.scalars(select(Person).where(Person.username.in_(names)))}
     unknown = [n for n in names if n not in people]
     if unknown:
-        raise Refused(f"unknown panel member(s): {', '.join(unknown)}", field="members")
+        raise Refused(_l("unknown panel member(s): %(names)s", names=", ".join(unknown)), field="members")
     supervisors = {a.person_id for a in case.assignments if a.duty == "supervisor"}
     supervisors |= {s.scorer_id for s in case.scores if s.component == "supervisor"}
     conflicted = {c.person_id for c in case.conflicts}
-    deciders = {ev.actor_id for ev in case.events if ev.data.get("decision")}
+    deciders = {ev.data.get("decided_by", ev.actor_id) for ev in case.events if ev.data.get("decision")}
     for name in names:
         p = people[name]
         if p.id == case.employee_id:
-            raise Refused(f"{name} is the applicant and cannot sit on the panel", field="members")
+            raise Refused(_l("%(name)s is the applicant and cannot sit on the panel", name=name), field="members")
         if p.id in supervisors:
-            raise Refused(f"{name} is the applicant's direct supervisor and cannot sit on the panel",
+            raise Refused(_l("%(name)s is the applicant's direct supervisor and cannot sit on the panel", name=name),
                           field="members")
         if p.id in conflicted or p.id in deciders:
-            raise Refused(f"{name} has a conflict on this case (declared, or took another decision on it)",
-                          field="members")
+            raise Refused(_l("%(name)s has a conflict on this case (declared, or took another decision on it)",
+                             name=name), field="members")
         if p.status == "dismissed" or holds_role_at_or_above(p, "panel", case.step_unit) is None:
-            raise Refused(f"{name} does not hold 'panel' at {case.step_unit.code} or above", field="members")
+            raise Refused(_l("%(name)s does not hold 'panel' at %(unit)s or above", name=name, unit=case.step_unit.code),
+                          field="members")
     scored = {s.scorer_id for s in case.scores if s.component == "panel"}
     keep = [m for m in case.panel if m.person_id in scored]
     wanted = [people[n] for n in dict.fromkeys(names) if people[n].id not in scored]
     if len(keep) + len(wanted) < ctx.policy.panel_min_size:
-        raise Refused(f"the panel needs at least {ctx.policy.panel_min_size} members "
-                      f"({len(keep)} scored, {len(wanted)} named)", field="members")
+        raise Refused(_l("the panel needs at least %(min)s members (%(scored)s scored, %(named)s named)",
+                         min=ctx.policy.panel_min_size, scored=len(keep), named=len(wanted)), field="members")
     for m in list(case.panel):
         if m.person_id not in scored:
             case.panel.remove(m)

@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import inspect as sa_inspect, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, authority, clock, delegation, policy as policy_mod, routing, rules, signing
+from . import audit, authority, clock, delegation, notify, policy as policy_mod, routing, rules, signing
 from .context import ActionContext
 from .errors import Conflict, Forbidden, Invalid, NotFound, Refused
+from .i18n import _l, term
 from .machines import Rulebook, rulebook
 from .models import db, Case, CaseAssignee, OrgUnit, Person, PolicyVersion, Setting
 from .policy import Policy
@@ -55,7 +56,7 @@ def activate_policy(pol: Policy, source: str) -> PolicyVersion:
 def active_policy() -> tuple[PolicyVersion, Policy]:
     setting = db.session.get(Setting, ACTIVE_POLICY_KEY)
     if setting is None:
-        raise Refused("no policy is active: run `flask --app wsgi init-db --policy NAME`")
+        raise Refused(_l("no policy is active: run `flask --app wsgi init-db --policy NAME`"))
     pv = db.session.get(PolicyVersion, int(setting.value))
     return pv, _version_policy(pv.id, pv)
 
@@ -85,21 +86,21 @@ def check_target(pol: Policy, employee: Person, target_grade: Any, exceptional: 
     """Parse and check a promotion's target grade: the next tier or the next level's first tier, or a skip
     when the case is exceptional."""
     if not isinstance(target_grade, str) or not target_grade.strip():
-        raise Invalid("target_grade must be a grade such as 'senior' or 'senior-2'", field="target_grade")
+        raise Invalid(_l("target_grade must be a grade such as 'senior' or 'senior-2'"), field="target_grade")
     if employee.level is None:
-        raise Refused(f"{employee.username} holds no grade of the ladder", field="employee")
+        raise Refused(_l("%(username)s holds no grade of the ladder", username=employee.username), field="employee")
     try:
         level, tier = pol.parse_grade(target_grade)
     except ValueError as exc:
-        raise Refused(f"target_grade: {exc}", field="target_grade") from None
+        raise Refused(_l("target_grade: %(problem)s", problem=str(exc)), field="target_grade") from None
     cur = (pol.level_index(employee.level), employee.tier)
     if (pol.level_index(level), tier) <= cur:
-        raise Refused(f"target_grade {level}-{tier} is not above the current grade {employee.grade}",
-                      field="target_grade")
+        raise Refused(_l("target_grade %(target)s is not above the current grade %(grade)s", target=f"{level}-{tier}",
+                         grade=employee.grade), field="target_grade")
     if (level, tier) not in pol.next_grades(employee.level, employee.tier) and not exceptional:
         normal = ", ".join(f"{lv}-{t}" for lv, t in pol.next_grades(employee.level, employee.tier))
-        raise Refused(f"{level}-{tier} skips a grade (the next is {normal}); only an exceptional promotion "
-                      f"may do that", field="target_grade")
+        raise Refused(_l("%(target)s skips a grade (the next is %(next)s); only an exceptional promotion may do that",
+                         target=f"{level}-{tier}", next=normal), field="target_grade")
     return level, tier
 
 
@@ -121,15 +122,16 @@ def create_promotion(filer: Person, employee: Person, target_grade: Any, stateme
     if not allowed:
         raise Forbidden(allowed.reason)
     if not isinstance(statement, str):
-        raise Invalid("statement must be text", field="statement")
+        raise Invalid(_l("statement must be text"), field="statement")
     if not isinstance(exceptional, bool):
-        raise Invalid("exceptional must be true or false", field="exceptional")
+        raise Invalid(_l("exceptional must be true or false"), field="exceptional")
     if employee.status == "dismissed":
-        raise Refused(f"{employee.username} is no longer employed", field="employee")
+        raise Refused(_l("%(username)s is no longer employed", username=employee.username), field="employee")
     level, tier = check_target(pol, employee, target_grade, exceptional)
     if db.session.scalar(select(Case.id).where(Case.employee_id == employee.id, Case.kind == rb.kind,
                                                Case.closed.is_(False))):
-        raise Refused(f"{employee.username} already has an open promotion case", field="employee")
+        raise Refused(_l("%(username)s already has an open promotion case", username=employee.username),
+                      field="employee")
     rnd = None
     if round is not None:
         from .rounds import round_for_application   # rounds imports this module
@@ -138,7 +140,7 @@ def create_promotion(filer: Person, employee: Person, target_grade: Any, stateme
     results = rules.evaluate(employee, pol, level, as_of)
     failed = rules.failed_rules(results)
     if failed and not exceptional:
-        raise Refused(f"not eligible: {', '.join(failed)} (file it as exceptional to go on)",
+        raise Refused(_l("not eligible: %(rules)s (file it as exceptional to go on)", rules=", ".join(failed)),
                       eligibility=results)
     case = Case(kind=rb.kind, employee=employee, filed_by=filer, policy_version=pv, state=rb.created,
                 exceptional=exceptional, statement=statement.strip(), from_level=employee.level,
@@ -162,6 +164,7 @@ def create_promotion(filer: Person, employee: Person, target_grade: Any, stateme
     audit.append(case, action="create", actor=filer, role=role, unit=unit, from_state=None, to_state=case.state,
                  comment="", data=created)
     _route_state(case, rb, pol, today, entering=True)
+    notify.routed(case, "create", filer, None)
     db.session.flush()
     return case
 
@@ -177,7 +180,7 @@ def _kind_policy_or_refuse(pol: Policy, kind: str):
     try:
         return pol.kind(kind)
     except KeyError:
-        raise Refused(f"the policy {pol.label} has no '{kind}' section") from None
+        raise Refused(_l("the policy %(policy)s has no '%(kind)s' section", policy=pol.label, kind=kind)) from None
 
 
 def _open(kind: str, filer: Person | None, employee: Person, pv: PolicyVersion, pol: Policy, today: dt.date,
@@ -185,7 +188,8 @@ def _open(kind: str, filer: Person | None, employee: Person, pv: PolicyVersion, 
     rb = rulebook(kind)
     if db.session.scalar(select(Case.id).where(Case.employee_id == employee.id, Case.kind == kind,
                                                Case.closed.is_(False))):
-        raise Refused(f"{employee.username} already has an open {kind} case", field="employee")
+        raise Refused(_l("%(username)s already has an open %(kind)s case", username=employee.username,
+                         kind=term("kind", kind)), field="employee")
     case = Case(kind=kind, employee=employee, filed_by=filer, policy_version=pv, state=rb.created, version=1,
                 closed=False, step_unit=employee.unit, from_level=employee.level, from_tier=employee.tier,
                 created_at=clock.now(), updated_at=clock.now(), **fields)
@@ -205,6 +209,7 @@ def _open(kind: str, filer: Person | None, employee: Person, pv: PolicyVersion, 
     audit.append(case, action="create", actor=acted_by or filer, role=role, unit=unit, from_state=None,
                  to_state=case.state, comment=case.statement, data=created)
     _route_state(case, rb, pol, today, entering=True)
+    notify.routed(case, "create", filer, None)
     flush()
     return case
 
@@ -216,12 +221,13 @@ def open_probation(employee: Person, filer: Person | None = None, today: dt.date
     pv, pol = active_policy()
     kp = _kind_policy_or_refuse(pol, "probation")
     if filer is not None and (filer.id == employee.id or not authority.hr_assignment_over(filer, employee.unit)):
-        raise Forbidden(f"only HR over {employee.unit.code} may start a probation for {employee.username}")
+        raise Forbidden(_l("only HR over %(unit)s may start a probation for %(username)s", unit=employee.unit.code,
+                           username=employee.username))
     if employee.status == "dismissed":
-        raise Refused(f"{employee.username} is no longer employed", field="employee")
+        raise Refused(_l("%(username)s is no longer employed", username=employee.username), field="employee")
     if employee.status != "probation":
-        raise Refused(f"{employee.username} is {employee.status}; a probation is for new or transferred "
-                      f"account managers in status probation", field="employee")
+        raise Refused(_l("%(username)s is %(status)s; a probation is for new or transferred account managers in "
+                         "status probation", username=employee.username, status=employee.status), field="employee")
     employee.status = "probation"
     start = employee.hired_on or today
     return _open("probation", filer, employee, pv, pol, today, reason="hire",
@@ -236,37 +242,40 @@ def open_case(kind: str, filer: Person | None, employee: Person, *, reason: Any,
     delegate who opens it on the filer's behalf (the filer's authority; the event names both)."""
     today = today or clock.today()
     if kind not in REASONS:
-        raise Invalid(f"unknown kind {kind!r}", field="kind")
+        raise Invalid(_l("unknown kind '%(kind)s'", kind=kind), field="kind")
     pv, pol = active_policy()
     _kind_policy_or_refuse(pol, kind)
     if reason not in REASONS[kind]:
-        raise Invalid(f"reason must be one of {', '.join(REASONS[kind])}", field="reason")
+        raise Invalid(_l("reason must be one of %(reasons)s", reasons=", ".join(REASONS[kind])), field="reason")
     if not isinstance(comment, str):
-        raise Invalid("comment must be text", field="comment")
+        raise Invalid(_l("comment must be text"), field="comment")
     if filer is not None:
         hr = authority.hr_assignment_over(filer, employee.unit)
         sup = authority.supervisor_assignment_over(filer, employee.unit)
         if filer.id == employee.id or not (hr or (sup and reason == "misconduct")):
-            raise Forbidden(f"only HR over {employee.unit.code}, or the direct supervisor for misconduct, may "
-                            f"open a {kind} case for {employee.username}")
+            raise Forbidden(_l("only HR over %(unit)s, or the direct supervisor for misconduct, may open a %(kind)s case "
+                               "for %(username)s", unit=employee.unit.code, kind=term("kind", kind),
+                               username=employee.username))
     if reason == "misconduct":
         if severity not in SEVERITIES:
-            raise Invalid(f"severity must be one of {', '.join(SEVERITIES)}", field="severity")
+            raise Invalid(_l("severity must be one of %(severities)s", severities=", ".join(SEVERITIES)), field="severity")
         allowed = pol.sanctions.get(severity, ())
         if kind not in allowed:
-            raise Refused(f"the policy allows {', '.join(allowed) or 'no sanction'} for {severity} misconduct, "
-                          f"not {kind}", field="severity")
+            raise Refused(_l("the policy allows %(allowed)s for %(severity)s misconduct, not %(kind)s",
+                             allowed=", ".join(allowed) or _l("no sanction"), severity=severity, kind=kind),
+                          field="severity")
         if not comment.strip():
-            raise Refused("misconduct needs a comment stating the facts", field="comment")
+            raise Refused(_l("misconduct needs a comment stating the facts"), field="comment")
     elif severity is not None:
-        raise Invalid("severity is only for misconduct", field="severity")
+        raise Invalid(_l("severity is only for misconduct"), field="severity")
     if employee.status == "dismissed":
-        raise Refused(f"{employee.username} is no longer employed", field="employee")
+        raise Refused(_l("%(username)s is no longer employed", username=employee.username), field="employee")
     if kind == "demotion":
         if employee.level is None:
-            raise Refused(f"{employee.username} holds no grade of the ladder", field="employee")
+            raise Refused(_l("%(username)s holds no grade of the ladder", username=employee.username), field="employee")
         if pol.level_index(employee.level) == 0:
-            raise Refused(f"{employee.username} is at the lowest level and cannot move down", field="employee")
+            raise Refused(_l("%(username)s is at the lowest level and cannot move down", username=employee.username),
+                          field="employee")
     return _open(kind, filer, employee, pv, pol, today, acted_by=acted_by, reason=reason, severity=severity,
                  statement=comment.strip(), related_case=related)
 
@@ -279,16 +288,17 @@ def fire(case: Case, action: str, actor: Person | None, data: dict[str, Any] | N
     `round_decision`: taken by the decision of the case's round (workflow/rounds.decide_round)."""
     rb = rulebook(case.kind)
     if action not in rb.actors and not (actor is None and action in rb.automatic):
-        raise NotFound(f"unknown action '{action}' for a {case.kind} case")
+        raise NotFound(_l("unknown action '%(action)s' for a %(kind)s case", action=action, kind=case.kind))
     if not rb.can_fire(case.state, action):
-        raise Conflict(f"the case is {case.state}; '{action}' is not possible now", state=case.state)
+        raise Conflict(_l("the case is %(state)s; '%(action)s' is not possible now", state=term("state", case.state),
+                          action=term("action", action)), state=case.state)
     authority.require(actor, case, action, rb, round_decision)
     if expected_version is not None and action not in rb.version_free:
         if isinstance(expected_version, bool) or not isinstance(expected_version, int):
-            raise Invalid("version must be an integer", field="version")
+            raise Invalid(_l("version must be an integer"), field="version")
         if expected_version != case.version:
-            raise Conflict(f"the case has changed since version {expected_version} (now {case.version}); "
-                           f"reload it", version=case.version)
+            raise Conflict(_l("the case has changed since version %(seen)s (now %(now)s); reload it",
+                              seen=expected_version, now=case.version), version=case.version)
     pol = policy_for(case)
     ctx = ActionContext(case=case, action=action, actor=actor, policy=pol, today=today or clock.today(),
                         data=dict(data or {}), round_decision=round_decision)
@@ -300,7 +310,7 @@ def fire(case: Case, action: str, actor: Person | None, data: dict[str, Any] | N
     # A committee member's vote is counted in its event (管理小组: members, needed, approvals, rejections).
     votes = None if round_decision or actor is None else signing.tally(case, pol, signing.signer_of(ctx), action)
     if not rb.machine.events[action].trigger(case, ctx=ctx):
-        raise Refused(f"'{action}' is not possible: its conditions do not hold")
+        raise Refused(_l("'%(action)s' is not possible: its conditions do not hold", action=term("action", action)))
     if votes is not None:
         ctx.event_data["committee"] = votes
     if action in rb.decisions:
@@ -325,6 +335,7 @@ def fire(case: Case, action: str, actor: Person | None, data: dict[str, Any] | N
                     audit.append(case, action=auto, actor=None, from_state=before, to_state=case.state,
                                  data=auto_ctx.event_data)
                     _route_state(case, rb, pol, ctx.today, entering=True)
+        notify.routed(case, action, actor, from_state)
     flush()
     return case
 
@@ -362,8 +373,8 @@ def exclusions(case: Case, step: str | None) -> dict[int, str]:
             if ev.data.get("rejected_for"):
                 excluded.setdefault(ev.data["rejected_for"], "conflict")
     for ev in case.events if step else ():
-        if ev.data.get("decision") and ev.data.get("step") != step and ev.actor_id:
-            excluded.setdefault(ev.actor_id, "conflict")
+        if authority.decided_by(ev) and ev.data.get("step") != step:
+            excluded.setdefault(authority.decided_by(ev), "conflict")
             if ev.data.get("on_behalf_of_id"):   # a delegate's decision binds its principal too
                 excluded.setdefault(ev.data["on_behalf_of_id"], "conflict")
     return excluded
@@ -416,14 +427,14 @@ def _route_state(case: Case, rb: Rulebook, pol: Policy, today: dt.date, entering
         if not any(s.component == "supervisor" for s in case.scores):
             sup = routing.supervisors_of(case.employee, {k: v for k, v in excluded.items() if k != case.employee_id})
             if sup is None:
-                raise Refused(f"{case.employee.username} has no supervisor to give the supervisor evaluation")
+                raise Refused(_l("%(username)s has no supervisor to give the supervisor evaluation",
+                                   username=case.employee.username))
             _assign(case, sup[1], "supervisor", "supervisor", sup[0])
         scored = {s.scorer_id for s in case.scores if s.component == "panel"}
         _assign(case, [m.person for m in case.panel if m.person_id not in scored], "panel", "panel", found.unit)
     else:   # 或签, 会签, a committee, signers added before or after someone (workflow/signing.py)
         for person, role, unit in signing.deciders(case, pol, found, excluded, entering):
             _assign(case, [person], "decide", role, unit)
-
 
 
 def _route_to_person(case: Case, special: str, pol: Policy, today: dt.date, entering: bool,
@@ -445,7 +456,7 @@ def _route_to_person(case: Case, special: str, pol: Policy, today: dt.date, ente
     if special == "supervisor":
         found = routing.supervisors_of(case.employee, {k: v for k, v in excluded.items() if k != case.employee_id})
         if found is None:
-            raise Refused(f"{case.employee.username} has no supervisor to give the evaluation")
+            raise Refused(_l("%(username)s has no supervisor to give the evaluation", username=case.employee.username))
         case.step_unit = found[0]
         if entering:
             case.deadline = case.due_on

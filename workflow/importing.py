@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import insert, select
 from sqlalchemy.orm import selectinload
 
-from . import audit, clock, directory, engine
+from . import audit, clock, directory, engine, notify
 from .errors import Refused, WorkflowError
 from .models import db, Absence, Case, GradeHistory, OrgUnit, Person, RoleAssignment, Score
 from .models.absences import ABSENCE_REASONS
@@ -36,7 +36,7 @@ Source = str | Path | bytes | BinaryIO
 
 UNIT_COLUMNS = ("code", "name", "level", "parent_code")
 PEOPLE_REQUIRED = ("username", "name", "unit_code")
-PEOPLE_OPTIONAL = ("grade", "grade_since", "hired_on", "education", "status", "roles", "password")
+PEOPLE_OPTIONAL = ("grade", "grade_since", "hired_on", "education", "status", "roles", "password", "email")
 SCORE_COLUMNS = ("username", "period", "kind", "value")
 ABSENCE_COLUMNS = ("username", "start", "end", "reason")
 HISTORY_COLUMNS = ("username", "grade", "grade_since")
@@ -48,7 +48,7 @@ PEOPLE_HEADERS_ZH = {"username": ("用户名", "工号"), "name": ("姓名",),
                      "unit_code": ("机构代码", "所在机构代码", "单位代码"),
                      "grade": ("职级",), "grade_since": ("任现职级日期", "定级日期"), "hired_on": ("入职日期",),
                      "education": ("学历",), "status": ("状态", "人员状态"), "roles": ("角色",),
-                     "password": ("初始密码", "密码")}
+                     "password": ("初始密码", "密码"), "email": ("电子邮箱", "邮箱", "电子邮件")}
 SCORE_HEADERS_ZH = {"username": ("用户名", "工号"), "period": ("考核期间", "期间"), "kind": ("考核类别", "类别"),
                     "value": ("得分", "分值", "成绩")}
 ABSENCE_HEADERS_ZH = {"username": ("用户名", "工号"), "start": ("开始日期",), "end": ("结束日期",),
@@ -376,7 +376,7 @@ class _Checker:
         self.failed = True
         self.bad_lines.add(self.line)
         header = self.table.header(column) if column else None
-        self.problems.append(Problem(self.table.name, self.line, header, message))
+        self.problems.append(Problem(self.table.name, self.line, header, str(message)))   # a job stores it
 
     def first_time(self, column: str, key: str, seen: dict[str, int]) -> bool:
         """Whether `key` (the row's code or username) appears here for the first time in the file; a
@@ -600,6 +600,12 @@ def _check_person(chk: _Checker, row: dict[str, str], cols: set[str], policy: Po
         values["education"] = edu
     else:
         values["education"] = person.education if person else None
+    values["email"] = person.email if person else None
+    if "email" in cols:     # where notifications are mailed (workflow/notify.py); empty: none
+        try:
+            values["email"] = notify.check_email(row.get("email"))
+        except WorkflowError as exc:
+            chk.bad("email", exc.message)
     if "status" in cols:
         status = row.get("status") or "active"
         if status == "dismissed":
@@ -1061,8 +1067,8 @@ def _load_people(plan: OrgPlan, rows: list[PersonRow], units: dict[str, int], ac
             person.grade_since = v["grade_since"] if person.level else None
             if person.unit_id != units[v["unit_code"]]:
                 person.unit = db.session.get(OrgUnit, units[v["unit_code"]])
-            person.name, person.hired_on, person.education, person.status = \
-                v["name"], v["hired_on"], v["education"], v["status"]
+            person.name, person.hired_on, person.education, person.status, person.email = \
+                v["name"], v["hired_on"], v["education"], v["status"], v["email"]
             result.people_updated += 1
             result.grade_changes += person.grade != before
             if r.roles is not None:
@@ -1079,7 +1085,7 @@ def _load_people(plan: OrgPlan, rows: list[PersonRow], units: dict[str, int], ac
         values.append({"username": r.username, "name": v["name"], "unit_id": units[v["unit_code"]],
                        "level": level, "tier": tier, "grade_since": v["grade_since"] if level else None,
                        "hired_on": v["hired_on"], "education": v["education"], "status": v["status"],
-                       "session_generation": 0, "audit_version": 0})
+                       "email": v["email"], "session_generation": 0, "audit_version": 0})
     db.session.flush()
     ids = _insert_people(values)
     result.people_created += len(new)
@@ -1174,4 +1180,4 @@ def _at(file: str, line: int):
     try:
         yield
     except (directory.DirectoryError, Refused) as exc:
-        raise ImportRefused([Problem(file, line, exc.details.get("field") or "status", exc.message)]) from exc
+        raise ImportRefused([Problem(file, line, exc.details.get("field") or "status", str(exc.message))]) from exc

@@ -123,6 +123,9 @@ API_ACTIONS = {
     ("hr_approval", "approve"): ({"version": 0}, {"hr_in": 409}),
     ("hr_approval", "reject"): ({}, {"hr_in": 422}),
     ("hr_approval", "score"): ({"score": 50}, {role: 409 for role in SEES["hr_approval"]}),
+    # HR over the case enters a paper panel form for a member; a file is attached only by multipart upload.
+    ("panel_scoring", "score_for"): ({"member": "panel1", "score": 101}, {"hr_in": 422, "admin": 422}),
+    ("qualification_review", "attach"): ({}, {"self": 400, "approver_in": 400, "hr_in": 400, "admin": 400}),
     ("effective", "withdraw"): ({}, {role: 409 for role in SEES["effective"]}),
     # 转办: a current assignee only (then the body names nobody: 400); 抄送: an assignee or HR over the unit.
     ("qualification_review", "hand_over"): ({}, {"approver_in": 400}),
@@ -138,9 +141,25 @@ PAGE_ACTIONS = {
     ("returned", "qualify"): ({"qualify-version": "0"}, {role: 409 for role in SEES["returned"]}),
     ("panel_scoring", "score"): ({"score-score": "101"}, {"panel_on": 400}),
     ("panel_scoring", "supervisor_score"): ({"supervisor_score-score": ""}, {"supervisor": 400}),
+    ("panel_scoring", "score_for"): ({"score_for-member": "panel1", "score_for-score": "101"},
+                                     {"hr_in": 400, "admin": 400}),
     ("hr_approval", "approve"): ({"approve-version": "0"}, {"hr_in": 409}),
     ("effective", "withdraw"): ({"withdraw-version": "0"}, {role: 409 for role in SEES["effective"]}),
 }
+
+
+# Who may attach a file at each stop: the applicant while the case is open, its current assignees and HR over
+# it; the others who see the case are refused (403), and nobody attaches to a closed case (409).
+ATTACHERS = {"qualification_review": {"self", "approver_in", "hr_in", "admin"},
+             "returned": {"self", "hr_in", "admin"},
+             "panel_scoring": {"self", "hr_in", "supervisor", "panel_on", "admin"},
+             "hr_approval": {"self", "hr_in", "admin"}}
+
+
+def _attach_codes(state: str, allowed: int, anonymous: int) -> dict[str, int]:
+    if state not in ATTACHERS:
+        return on_case(state, 409, anonymous)
+    return on_case(state, 403, anonymous, **{role: allowed for role in ATTACHERS[state]})
 
 
 def _action_probes(table: dict, prefix: str, anonymous: int) -> list[Probe]:
@@ -171,12 +190,29 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("/delegations/<int:delegation_id>/revoke", "POST"): entry(
         Probe("/delegations/999999/revoke", codes(404, anonymous=302))),
     ("/copies", "GET"): entry(Probe("/copies", codes(200, anonymous=302))),
+    # The inbox's bulk decision: anyone logged in may ask (each case is judged as its own request would be);
+    # nothing ticked is 400.
+    ("/inbox/decide", "POST"): entry(Probe("/inbox/decide", codes(400, anonymous=302), {"action": "qualify"})),
     ("/cases/", "GET"): entry(Probe("/cases/", codes(200, anonymous=302)),
                               Probe("/cases/?unit=NOWHERE", codes(404, anonymous=302))),
     ("/cases/<int:case_id>", "GET"): entry(
         Probe("/cases/{case}", per_state(lambda s: on_case(s, 200, 302))),
         Probe("/cases/999999", codes(404, anonymous=302))),
     ("/cases/<int:case_id>/<action>", "POST"): entry(*_action_probes(PAGE_ACTIONS, "", 302)),
+    # Printable forms: whoever sees the case (the PDF probed at one stop: rendering it takes a while).
+    ("/cases/<int:case_id>/forms/<form>", "GET"): entry(
+        Probe("/cases/{case}/forms/application", per_state(lambda s: on_case(s, 200, 302))),
+        Probe("/cases/{case}/forms/trainee_evaluation", per_state(lambda s: on_case(s, 404, 302)))),
+    ("/cases/<int:case_id>/forms/<form>.pdf", "GET"): entry(
+        Probe("/cases/{case}/forms/application.pdf", {"qualification_review": on_case("qualification_review",
+                                                                                      200, 302)}),
+        Probe("/cases/{case}/forms/trainee_evaluation.pdf", per_state(lambda s: on_case(s, 404, 302)))),
+    # Attachments: the applicant while the case is open, its assignees and HR over it attach (no file: 400);
+    # whoever sees the case downloads (the world has no attachment: 404).
+    ("/cases/<int:case_id>/attachments", "POST"): entry(
+        Probe("/cases/{case}/attachments", per_state(lambda s: _attach_codes(s, 400, 302)), {})),
+    ("/cases/<int:case_id>/attachments/<int:attachment_id>", "GET"): entry(
+        Probe("/cases/{case}/attachments/999999", per_state(lambda s: on_case(s, 404, 302)))),
     # The application form: for people with a grade, and HR for the graded people of its subtree.
     ("/cases/new", "GET"): entry(
         Probe("/cases/new", among(GRADED | HR, 200, 302, 302)),
@@ -208,6 +244,24 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("/machines/<kind>", "GET"): entry(Probe("/machines/promotion", codes(200, anonymous=302)),
                                        Probe("/machines/nothing", codes(404, anonymous=302))),
     ("/publicity", "GET"): entry(Probe("/publicity", codes(200, anonymous=302))),
+    # Notifications: everyone's own; someone else's (or none) is 404; a language not offered is 400.
+    ("/notifications", "GET"): entry(Probe("/notifications", codes(200, anonymous=302))),
+    ("/notifications/<int:notification_id>/read", "POST"): entry(
+        Probe("/notifications/999999/read", codes(404, anonymous=302))),
+    ("/notifications/read-all", "POST"): entry(Probe("/notifications/read-all", codes(302, anonymous=302),
+                                                     changes=True)),
+    ("/notifications/settings", "GET"): entry(Probe("/notifications/settings", codes(200, anonymous=302))),
+    ("/notifications/settings", "POST"): entry(Probe("/notifications/settings", codes(400, anonymous=302),
+                                                     {"language": "fr"})),
+    # 催办: those waiting on the open case (the applicant, HR over it) get past authority to the message
+    # that is too long (said on the case page: 302); the assignees and other viewers are refused; a closed
+    # case has nobody to urge (said on the page).
+    ("/cases/<int:case_id>/urge", "POST"): entry(
+        Probe("/cases/{case}/urge", per_state(lambda s: on_case(s, 302, 302) if s == "effective" else
+                                              on_case(s, 403, 302, self=302, hr_in=302, admin=302)),
+              {"comment": "催" * 1001})),
+    ("/admin/people/<username>/email", "POST"): entry(
+        Probe("/admin/people/emp/email", among({"admin"}, 302, 404, 302), {"email": "not an address"})),
     # The annual review: HR runs it; HR, approvers and admins of the unit or above see it.
     ("/reviews/", "GET"): entry(Probe("/reviews/", among(PIPELINE, 200, 403, 302))),
     ("/reviews/<int:review_id>", "GET"): entry(Probe("/reviews/{review}", among(UNIT_B1, 200, 404, 302)),
@@ -284,6 +338,13 @@ MATRIX: dict[tuple[str, str], Entry] = {
         Probe("/api/v1/cases/{case}", per_state(lambda s: on_case(s, 200, 401))),
         Probe("/api/v1/cases/999999", codes(404, anonymous=401))),
     ("/api/v1/cases/<int:case_id>/<action>", "POST"): entry(*_action_probes(API_ACTIONS, "/api/v1", 401)),
+    # Attachments by multipart upload (a JSON body: 415, once authority has passed) and checked download.
+    ("/api/v1/cases/<int:case_id>/attachments", "POST"): entry(
+        Probe("/api/v1/cases/{case}/attachments", per_state(lambda s: _attach_codes(s, 415, 401)), {})),
+    ("/api/v1/cases/<int:case_id>/attachments/<int:attachment_id>", "GET"): entry(
+        Probe("/api/v1/cases/{case}/attachments/999999", per_state(lambda s: on_case(s, 404, 401)))),
+    ("/api/v1/cases/<int:case_id>/forms/<form>.pdf", "GET"): entry(
+        Probe("/api/v1/cases/{case}/forms/trainee_evaluation.pdf", per_state(lambda s: on_case(s, 404, 401)))),
     ("/api/v1/inbox", "GET"): entry(Probe("/api/v1/inbox", codes(200, anonymous=401))),
     ("/api/v1/delegations", "GET"): entry(Probe("/api/v1/delegations", codes(200, anonymous=401))),
     ("/api/v1/delegations", "POST"): entry(Probe("/api/v1/delegations", codes(400, anonymous=401), {})),
@@ -296,6 +357,23 @@ MATRIX: dict[tuple[str, str], Entry] = {
         Probe("/api/v1/pipeline?unit=NOWHERE", codes(404, anonymous=401))),
     ("/api/v1/audit/verify", "GET"): entry(Probe("/api/v1/audit/verify", among({"admin"}, 200, 403, 401))),
     ("/api/v1/publicity", "GET"): entry(Probe("/api/v1/publicity", codes(200, anonymous=401))),
+    ("/api/v1/notifications", "GET"): entry(Probe("/api/v1/notifications", codes(200, anonymous=401)),
+                                            Probe("/api/v1/notifications?unread=maybe", codes(400, anonymous=401))),
+    ("/api/v1/notifications/unread", "GET"): entry(Probe("/api/v1/notifications/unread", codes(200, anonymous=401))),
+    ("/api/v1/notifications/<int:notification_id>/read", "POST"): entry(
+        Probe("/api/v1/notifications/999999/read", codes(404, anonymous=401))),
+    ("/api/v1/notifications/read", "POST"): entry(
+        Probe("/api/v1/notifications/read", codes(200, anonymous=401), changes=True)),
+    ("/api/v1/me/notification-settings", "GET"): entry(
+        Probe("/api/v1/me/notification-settings", codes(200, anonymous=401))),
+    ("/api/v1/me/notification-settings", "POST"): entry(
+        Probe("/api/v1/me/notification-settings", codes(400, anonymous=401), {"language": "fr"})),
+    ("/api/v1/cases/<int:case_id>/urge", "POST"): entry(
+        Probe("/api/v1/cases/{case}/urge", per_state(lambda s: on_case(s, 409, 401) if s == "effective" else
+                                                     on_case(s, 403, 401, self=400, hr_in=400, admin=400)),
+              {"comment": 5})),
+    ("/api/v1/people/<username>/email", "POST"): entry(
+        Probe("/api/v1/people/emp/email", among({"admin"}, 400, 404, 401), {"email": "not an address"})),
     ("/api/v1/reviews", "GET"): entry(Probe("/api/v1/reviews", codes(200, anonymous=401))),
     ("/api/v1/reviews", "POST"): entry(
         # B1 was reviewed for 2024: HR in scope gets the stored run (200, nothing new).
@@ -331,6 +409,8 @@ MATRIX: dict[tuple[str, str], Entry] = {
     # request is 400. Imports are for administrators at the root unit: 403 for others before the files.
     ("/api/v1/jobs/bulk-decisions", "POST"): entry(
         Probe("/api/v1/jobs/bulk-decisions", codes(400, anonymous=401), {"action": "qualify", "cases": []})),
+    ("/api/v1/cases/bulk", "POST"): entry(
+        Probe("/api/v1/cases/bulk", codes(400, anonymous=401), {"action": "qualify", "cases": []})),
     ("/api/v1/jobs/imports", "POST"): entry(Probe("/api/v1/jobs/imports", among({"admin"}, 400, 403, 401))),
     # The annual review as a job: HR at the unit or above (as POST /reviews); a bad year is then 400.
     ("/api/v1/jobs/reviews", "POST"): entry(

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import io
 import re
 import subprocess
 import sys
@@ -161,24 +162,44 @@ def collect_pages(client_for, anonymous) -> dict[str, str]:
 
     grab("home with a case", emp.get("/"))
     grab("inbox", appr.get("/inbox"))
+    grab("bulk refused", appr.post("/inbox/decide", data={"action": "qualify", "case": [str(cid)],
+                                                           f"version-{cid}": "0"}))
+    grab("bulk nothing ticked", appr.post("/inbox/decide", data={"action": "qualify"}), 400)
+    grab("notifications", appr.get("/notifications"))
+    grab("notification settings", appr.get("/notifications/settings"))
+    grab("urged", emp.post(f"/cases/{cid}/urge", data={"comment": "请尽快"}, follow_redirects=True))
+    grab("urged again", emp.post(f"/cases/{cid}/urge", data={}, follow_redirects=True))
+    grab("notifications, urged", appr.get("/notifications"))
     grab("review", appr.get(f"/cases/{cid}"))
     grab("return without reason", act(appr, "return"), 400)
     grab("stale", appr.post(f"/cases/{cid}/qualify", data={"qualify-version": "0"}), 409)
     grab("forbidden", act(emp, "qualify"), 403)
+    grab("stale form", appr.post(f"/cases/{cid}/return", data={"return-version": "0", "return-comment": "x"}),
+         409)
     grab("returned", act(appr, "return", follow=True, comment="请补充"))
     grab("returned, applicant", emp.get(f"/cases/{cid}"))
     act(emp, "resubmit", statement="已补充")
     act(appr, "qualify")
     grab("panel forming", hr.get(f"/cases/{cid}"))
+    grab("print application", hr.get(f"/cases/{cid}/forms/application"))
+
+    def attach(data, name, **kw):
+        return emp.post(f"/cases/{cid}/attachments", data={"file": (io.BytesIO(data), name)},
+                        content_type="multipart/form-data", **kw)
+    grab("attach refused", attach(b"MZ", "x.pdf"), 400)
+    grab("attached", attach(b"%PDF-1.4 x", "zhengshu.pdf", follow_redirects=True))
     grab("panel refused", act(hr, "assign_panel", members=["panel1"]), 422)
     act(hr, "assign_panel", members=["panel1", "panel2", "panel3"])
     grab("panel member", client_for("panel1").get(f"/cases/{cid}"))
-    for member in ("panel1", "panel2", "panel3"):
+    for member in ("panel1", "panel2"):
         act(client_for(member), "score", score="85")
+    grab("paper score refused", act(hr, "score_for", member="panel3", score="101"), 400)
+    grab("paper score", act(hr, "score_for", follow=True, member="panel3", score="85"))
     grab("supervisor", sup.get(f"/cases/{cid}"))
     grab("bad score", act(sup, "supervisor_score", score="abc"), 400)
     act(sup, "supervisor_score", score="90")
     grab("hr approval", hr.get(f"/cases/{cid}"))
+    grab("print panel form", hr.get(f"/cases/{cid}/forms/panel_evaluation"))
     grab("applicant before decision", emp.get(f"/cases/{cid}"))
     grab("approved", act(hr, "approve", follow=True))
     grab("effective, applicant", emp.get(f"/cases/{cid}"))
@@ -253,3 +274,24 @@ def test_the_check_catches_english(zh_pages, page):
     fragments = english_fragments()
     shown = visible_text(page("emp", "en").get("/").get_data(as_text=True))
     assert sum(1 for f in fragments if word(f).search(shown)) > 5
+
+
+def test_the_engines_refusals_are_in_chinese_on_zh_cn_pages(zh_pages):
+    """The engine's own reasons (workflow/i18n.py) reach a Chinese page in Chinese, with the action's word."""
+    forbidden = visible_text(zh_pages["forbidden"])
+    assert "只有本环节当前的办理人可以执行" in forbidden and "qualify" not in forbidden
+    assert "评审小组至少需要 3 名成员" in visible_text(zh_pages["panel refused"])
+    bulk = visible_text(zh_pages["bulk refused"])
+    assert "案件自版本 0 以来已有变化" in bulk and "reload" not in bulk
+
+
+def test_the_engines_refusals_stay_english_for_the_api_and_english_pages(bank, page, api, client):
+    cid = api("emp").post("/cases", {"kind": "promotion", "target_grade": "senior-1"}).get_json()["id"]
+    message = api("emp").post(f"/cases/{cid}/qualify", {}).get_json()["error"]["message"]
+    assert message == "only the current assignees of this step may qualify (now: appr_b1)"
+    asked = client.post(f"/api/v1/cases/{cid}/qualify", json={}, headers={**api("emp").headers,
+                                                                          "Accept-Language": "zh-CN"})
+    assert asked.get_json()["error"]["message"].startswith("只有本环节当前的办理人可以执行")
+    assert asked.get_json()["error"]["code"] == "forbidden"
+    html = page("emp", "en").act(cid, "qualify").get_data(as_text=True)
+    assert "only the current assignees of this step may qualify" in html

@@ -16,6 +16,11 @@ from . import demotion, dismissal, idioms, probation, promotion
 from .handover import with_handover
 
 
+# Actions recorded on a case's chain that are no transition of its machine and leave its state as it is
+# (催办, workflow/notify.urge).
+SIDE_ACTIONS = frozenset({"urge"})
+
+
 @dataclass(frozen=True)
 class Rulebook:
     kind: str
@@ -54,6 +59,8 @@ class Rulebook:
                     problems.append(f"#{ev.seq} create must open the case in {self.created}")
             elif ev.from_state != at:
                 problems.append(f"#{ev.seq} {ev.action} starts from {ev.from_state}, the case was {at}")
+            elif ev.action in SIDE_ACTIONS and ev.to_state == at:
+                pass
             elif not self.can_fire(at, ev.action):
                 problems.append(f"#{ev.seq} {ev.action} is no transition from {at}")
             elif ev.to_state not in self.destinations(at, ev.action):

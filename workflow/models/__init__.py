@@ -30,11 +30,13 @@ from .absences import Absence  # noqa: E402
 from .reviews import Review  # noqa: E402
 from .security import LoginAttempt  # noqa: E402
 from .jobs import Job, JobFile  # noqa: E402
+from .notifications import Notification  # noqa: E402
+from .attachments import Attachment  # noqa: E402
 from .delegation import Delegation, CaseCopy  # noqa: E402
 
 __all__ = [
     "db", "MAX_ID", "OrgUnit", "RoleAssignment", "Person", "ApiToken", "Score", "GradeHistory",
     "PolicyVersion", "Setting", "Case", "CaseAssignee", "CaseScore", "PanelMember", "Conflict", "Event",
-    "Round", "RoundLevel", "Absence", "Review", "LoginAttempt", "Job", "JobFile",
-    "Delegation", "CaseCopy",
+    "Round", "RoundLevel", "Absence", "Review", "LoginAttempt", "Job", "JobFile", "Notification",
+    "Delegation", "CaseCopy", "Attachment",
 ]
