@@ -334,7 +334,9 @@ def import_scores():
         try:
             result = import_scores_file(request.files.get("scores"))
         except importing.ImportRefused as exc:
-            problems, total, status = exc.details["rows"], len(exc.problems), 422
+            # each message as text in the page's language (text, so the page escapes what the file held)
+            problems = [{**row, "message": str(row["message"])} for row in exc.details["rows"]]
+            total, status = len(exc.problems), 422
         except WorkflowError as exc:
             flash(_("The file cannot be imported:") + " " + str(exc.message), "danger")
             status = exc.status

@@ -21,7 +21,7 @@ from wtforms import SelectField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from workflow import batch, engine, i18n, jobs, reports
+from workflow import batch, engine, i18n, importing, jobs, reports
 from workflow.errors import Forbidden, Invalid, NotFound, WorkflowError
 from workflow.models import db, Case, Person
 from workflow.models.jobs import Job
@@ -89,12 +89,25 @@ def shown_reason(item: dict[str, Any]) -> str:
 
 
 def _shown_result(result: Any) -> Any:
-    """A job's result with each refused case's reason in the reader's language."""
-    if not isinstance(result, dict) or not isinstance(result.get("items"), list):
+    """A job's result with each refused case's reason, and a refused import's problems, in the reader's
+    language."""
+    if not isinstance(result, dict):
         return result
-    items = [{**i, "reason": shown_reason(i)} if isinstance(i, dict) and "reason" in i else i
-             for i in result["items"]]
-    return {**result, "items": items}
+    if isinstance(result.get("items"), list):
+        items = [{**i, "reason": shown_reason(i)} if isinstance(i, dict) and "reason" in i else i
+                 for i in result["items"]]
+        result = {**result, "items": items}
+    if isinstance(result.get("details"), dict):
+        result = {**result, "details": importing.shown_details(result["details"])}
+    return result
+
+
+def shown_error(job: Job) -> tuple[str | None, bool]:
+    """Why the job failed, and whether that is in the reader's language (a refused import's message, kept
+    with its problems); else the error as stored."""
+    details = (job.result or {}).get("details") if isinstance(job.result, dict) else None
+    message = i18n.from_stored(details.get("message")) if isinstance(details, dict) else None
+    return (str(message), True) if message is not None and job.error else (job.error, False)
 
 
 def bulk_decide(params: Any, actor: Person) -> tuple[list[dict[str, Any]] | None, Job | None]:
@@ -121,7 +134,8 @@ def bulk_decide(params: Any, actor: Person) -> tuple[list[dict[str, Any]] | None
 def job_json(job: Job) -> dict[str, Any]:
     iso = (lambda t: t.isoformat() + "Z" if t else None)
     return {"id": job.id, "kind": job.kind, "status": job.status, "done": job.done, "total": job.total,
-            "percent": job.percent, "params": job.params, "result": _shown_result(job.result), "error": job.error,
+            "percent": job.percent, "params": job.params, "result": _shown_result(job.result),
+            "error": shown_error(job)[0],
             "created_by": job.created_by.username if job.created_by else "system",
             "created_at": iso(job.created_at), "started_at": iso(job.started_at),
             "finished_at": iso(job.finished_at), "attempts": job.attempts,
@@ -295,7 +309,9 @@ def detail(job_id: int):
     except NotFound:
         abort(404)
     retry_form = RetryForm() if job.status == "failed" else None
-    return render_template("jobs/detail.html", job=job, retry_form=retry_form)
+    error, translated = shown_error(job)
+    return render_template("jobs/detail.html", job=job, retry_form=retry_form,
+                           result=_shown_result(job.result), error=error, error_translated=translated)
 
 
 @bp.route("/<int:job_id>/retry", methods=["POST"])

@@ -25,8 +25,9 @@ from typing import Any, BinaryIO
 from sqlalchemy import insert, select
 from sqlalchemy.orm import selectinload
 
-from . import audit, clock, directory, engine, notify
+from . import audit, clock, directory, engine, i18n, notify
 from .errors import Refused, WorkflowError
+from .i18n import _l
 from .models import db, Absence, Case, GradeHistory, OrgUnit, Person, RoleAssignment, Score
 from .models.absences import ABSENCE_REASONS
 from .models.org import ROLES
@@ -67,32 +68,92 @@ _PERIOD = re.compile(r"^(?P<year>\d{4})(?:-(?:[Qq](?P<quarter>[1-4])|(?P<month>0
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with an import file: where (file, line, column header) and what."""
+    """One thing wrong with an import file: where (file, line, column header) and what. The message is a
+    workflow/i18n.py message, in the reader's language when it is turned into text (English outside a
+    request: the command line, a job's worker)."""
     file: str
     line: int
     column: str | None
-    message: str
+    message: i18n.Message | str
+
+    def text(self) -> i18n.Message:
+        """Where and what, as one message."""
+        if self.column:
+            return _l("%(file)s, line %(line)s, column '%(column)s': %(message)s", file=self.file,
+                      line=self.line, column=self.column, message=self.message)
+        return _l("%(file)s, line %(line)s: %(message)s", file=self.file, line=self.line,
+                  message=self.message)
 
     def __str__(self) -> str:
-        where = f"{self.file}, line {self.line}"
-        if self.column:
-            where += f", column '{self.column}'"
-        return f"{where}: {self.message}"
+        return str(self.text())
+
+    def row(self) -> dict[str, Any]:
+        """{file, line, column, message}: the message still a message, for the API's JSON or a page."""
+        return {"file": self.file, "line": self.line, "column": self.column, "message": self.message}
+
+    def stored(self) -> dict[str, Any]:
+        """The row as a job keeps it (JSON): the message as text now and, under `stored`, in the form
+        `shown_row` shows again in its reader's language."""
+        row = {**self.row(), "message": str(self.message)}
+        if isinstance(self.message, i18n.Message):
+            row["stored"] = self.message.stored()
+        return row
+
+
+def shown_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A problem row a job stored (`Problem.stored`) as {file, line, column, message}, the message in the
+    current language (as stored when it was kept as text only)."""
+    message = i18n.from_stored(row.get("stored"))
+    return {k: v for k, v in row.items() if k != "stored"} | (
+        {"message": str(message)} if message is not None else {})
+
+
+def shown_details(details: dict[str, Any]) -> dict[str, Any]:
+    """A refused import's details as a job stored them (`ImportRefused.stored_details`), in the current
+    language: the rows' messages, the problems (each the row of the same index, where the row has its
+    message) and the summary message."""
+    rows = details.get("rows")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        return details
+    shown = [shown_row(r) for r in rows]
+    problems = list(details.get("problems") or [])
+    for i, (stored, row) in enumerate(zip(rows, shown)):
+        if i < len(problems) and "stored" in stored:
+            problems[i] = str(Problem(row.get("file"), row.get("line"), row.get("column"), row["message"]))
+    out = {**details, "rows": shown, "problems": problems}
+    message = i18n.from_stored(details.get("message"))
+    if message is not None:
+        out["message"] = str(message)
+    return out
+
+
+def _refusal(problems: list[Problem]) -> i18n.Message:
+    if not problems:
+        return _l("the import was refused, nothing was changed")
+    if len(problems) == 1:
+        return _l("the import was refused, nothing was changed: %(first)s", first=problems[0].text())
+    return _l("the import was refused, nothing was changed: %(first)s (%(more)s more problems)",
+              first=problems[0].text(), more=len(problems) - 1)
 
 
 class ImportRefused(WorkflowError):
-    """The import was refused whole; `problems` lists everything that is wrong. Nothing was changed."""
+    """The import was refused whole; `problems` lists everything that is wrong. Nothing was changed. Its
+    message and its details' messages are translated when shown (the API: in the request's language);
+    a job keeps `stored_details()` instead."""
     status, code = 422, "import_refused"
 
     def __init__(self, problems: list[Problem]):
         self.problems = problems
-        first = f": {problems[0]}" if problems else ""
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         # `rows`: the first MAX_PROBLEM_ROWS problems as {file, line, column, message}, for a table of them
-        super().__init__(f"the import was refused, nothing was changed{first}{more}",
-                         problems=[str(p) for p in problems],
-                         rows=[{"file": p.file, "line": p.line, "column": p.column, "message": p.message}
-                               for p in problems[:MAX_PROBLEM_ROWS]])
+        super().__init__(_refusal(problems), problems=[p.text() for p in problems],
+                         rows=[p.row() for p in problems[:MAX_PROBLEM_ROWS]])
+
+    def stored_details(self) -> dict[str, Any]:
+        """The details as JSON, for a job: the problems and rows' messages as text now (English in a
+        worker), each row's and the refusal's own message also in the form `shown_details` translates."""
+        return {"problems": [str(p) for p in self.problems],
+                "rows": [p.stored() for p in self.problems[:MAX_PROBLEM_ROWS]],
+                "message": self.message.stored()}
 
 
 @dataclass
@@ -182,8 +243,8 @@ def _xlsx_rows(wb, ws, name: str, problems: list[Problem]) -> Iterator[list[str]
             for line, row in enumerate(ws.iter_rows(values_only=True), start=1):
                 yield [_cell(v) for v in row]
     except Exception as exc:   # a damaged sheet: openpyxl raises many kinds
-        problems.append(Problem(name, line + 1, None,
-                                f"cannot read the XLSX file ({exc.__class__.__name__}: {exc})"))
+        problems.append(Problem(name, line + 1, None, _l("cannot read the XLSX file (%(error)s)",
+                                                         error=f"{exc.__class__.__name__}: {exc}")))
     finally:
         wb.close()
 
@@ -212,8 +273,8 @@ def _raw_rows(data: bytes, name: str, problems: list[Problem],
                 if not wb.worksheets:
                     raise ValueError("the workbook has no sheet")
         except Exception as exc:   # a damaged or foreign zip: openpyxl raises many kinds
-            problems.append(Problem(name, 1, None,
-                                    f"cannot read the XLSX file ({exc.__class__.__name__}: {exc})"))
+            problems.append(Problem(name, 1, None, _l("cannot read the XLSX file (%(error)s)",
+                                                      error=f"{exc.__class__.__name__}: {exc}")))
             return None
         ws = _sheet(wb.worksheets, sheets)
         if ws is None:
@@ -222,14 +283,14 @@ def _raw_rows(data: bytes, name: str, problems: list[Problem],
         return _xlsx_rows(wb, ws, name, problems)
     if data[:4] == b"\xd0\xcf\x11\xe0":
         problems.append(Problem(name, 1, None,
-                                "old Excel (.xls) files are not read; save it as XLSX or CSV UTF-8"))
+                                _l("old Excel (.xls) files are not read; save it as XLSX or CSV UTF-8")))
         return None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        problems.append(Problem(name, line, None,
-                                "the file is not UTF-8 text (in Excel: Save As 'CSV UTF-8', or use XLSX)"))
+        problems.append(Problem(name, line, None, _l(
+            "the file is not UTF-8 text (in Excel: Save As 'CSV UTF-8', or use XLSX)")))
         return None
     return _csv_rows(text, name, problems)
 
@@ -240,7 +301,8 @@ def _csv_rows(text: str, name: str, problems: list[Problem]) -> Iterator[list[st
         for row in reader:
             yield [c.strip() for c in row]
     except csv.Error as exc:
-        problems.append(Problem(name, reader.line_num or 1, None, f"not a readable CSV file: {exc}"))
+        problems.append(Problem(name, reader.line_num or 1, None,
+                                _l("not a readable CSV file: %(error)s", error=str(exc))))
 
 
 def read_table(source: Source, required: tuple[str, ...], optional: tuple[str, ...] = (),
@@ -258,7 +320,8 @@ def read_table(source: Source, required: tuple[str, ...], optional: tuple[str, .
     try:
         data, name = _read_bytes(source)
     except OSError as exc:
-        problems.append(Problem(str(source), 1, None, f"cannot read the file: {exc.strerror or exc}"))
+        problems.append(Problem(str(source), 1, None,
+                                _l("cannot read the file: %(error)s", error=str(exc.strerror or exc))))
         data, name = None, str(source)
     raw = _raw_rows(data, name, problems, sheets) if data is not None else None
     table = None
@@ -277,7 +340,8 @@ def _table(raw: Iterator[list[str]], name: str, required, optional, problems: li
            aliases: dict[str, tuple[str, ...]]) -> Table | None:
     first = next(raw, None)
     if not first or not any(first):
-        problems.append(Problem(name, 1, None, f"the first line must be the header: {','.join(required)}"))
+        problems.append(Problem(name, 1, None, _l("the first line must be the header: %(columns)s",
+                                                  columns=",".join(required))))
         return None
     header = list(first)
     while header and not header[-1]:
@@ -288,20 +352,20 @@ def _table(raw: Iterator[list[str]], name: str, required, optional, problems: li
         col = text.strip().lower()
         col = by_alias.get(text.strip(), col)
         if not col:
-            problems.append(Problem(name, 1, None, "a column has no header"))
+            problems.append(Problem(name, 1, None, _l("a column has no header")))
             bad = True
         elif col in headers:
-            problems.append(Problem(name, 1, text, "the column appears twice"))
+            problems.append(Problem(name, 1, text, _l("the column appears twice")))
             bad = True
         elif col not in required and col not in optional:
             known = ", ".join(f"{c} ({aliases[c][0]})" if c in aliases else c for c in required + optional)
-            problems.append(Problem(name, 1, text, f"unknown column (columns: {known})"))
+            problems.append(Problem(name, 1, text, _l("unknown column (columns: %(known)s)", known=known)))
             bad = True
         headers[col] = text
         columns.append(col)
     for col in required:
         if col not in headers:
-            problems.append(Problem(name, 1, col, "the column is missing from the header"))
+            problems.append(Problem(name, 1, col, _l("the column is missing from the header")))
             bad = True
     if bad:
         return None
@@ -315,8 +379,9 @@ def _rows(raw: Iterator[list[str]], name: str, columns: list[str],
             continue
         extra = [c for c in cells[len(columns):] if c]
         if extra:
-            problems.append(Problem(name, line, None, f"the row has {len(cells)} cells but the header only "
-                                                      f"{len(columns)} columns"))
+            problems.append(Problem(name, line, None, _l("the row has %(cells)s cells but the header only "
+                                                         "%(columns)s columns", cells=len(cells),
+                                                         columns=len(columns))))
             continue
         cells = list(cells) + [""] * (len(columns) - len(cells))
         yield line, dict(zip(columns, cells))
@@ -325,29 +390,30 @@ def _rows(raw: Iterator[list[str]], name: str, columns: list[str],
 # --- values ------------------------------------------------------------------------------------------
 
 class _Bad(Exception):
-    pass
+    """A value is wrong; its one argument is the message."""
 
 
 def _date(text: str) -> dt.date | None:
     if not text:
         return None
     if not _DATE.match(text):
-        raise _Bad(f"'{text}' is not a date YYYY-MM-DD")
+        raise _Bad(_l("'%(value)s' is not a date YYYY-MM-DD", value=text))
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise _Bad(f"'{text}' is not a real date") from None
+        raise _Bad(_l("'%(value)s' is not a real date", value=text)) from None
 
 
 def parse_period(text: str) -> tuple[str, str, dt.date, dt.date]:
-    """`2025`, `2025-Q3` or `2025-07` -> (period, granularity, first day, last day). ValueError otherwise."""
+    """`2025`, `2025-Q3` or `2025-07` -> (period, granularity, first day, last day). ValueError otherwise
+    (its one argument the message)."""
     m = _PERIOD.match((text or "").strip())
     if not m:
-        raise ValueError(f"'{text}' is not a period: use a year (2025), a quarter (2025-Q3) "
-                         f"or a month (2025-07)")
+        raise ValueError(_l("'%(value)s' is not a period: use a year (2025), a quarter (2025-Q3) "
+                            "or a month (2025-07)", value=text))
     year = int(m["year"])
     if not 1900 <= year <= 2200:
-        raise ValueError(f"'{text}': the year {year} is out of range")
+        raise ValueError(_l("'%(value)s': the year %(year)s is out of range", value=text, year=year))
     if m["quarter"]:
         q = int(m["quarter"])
         start, end_month = dt.date(year, 3 * q - 2, 1), 3 * q
@@ -372,17 +438,21 @@ class _Checker:
     def row(self, line: int) -> None:
         self.line, self.failed = line, False
 
-    def bad(self, column: str | None, message: str) -> None:
+    def bad(self, column: str | None, message: i18n.Message | str) -> None:
         self.failed = True
         self.bad_lines.add(self.line)
         header = self.table.header(column) if column else None
-        self.problems.append(Problem(self.table.name, self.line, header, str(message)))   # a job stores it
+        self.problems.append(Problem(self.table.name, self.line, header, message))
+
+    def header(self, column: str) -> str:
+        """The column as this file's header names it (the id or its Chinese header), for a message."""
+        return self.table.header(column)
 
     def first_time(self, column: str, key: str, seen: dict[str, int]) -> bool:
         """Whether `key` (the row's code or username) appears here for the first time in the file; a
         repeat is a problem naming the line it was first on."""
         if key in seen:
-            self.bad(column, f"'{key}' is already on line {seen[key]}")
+            self.bad(column, _l("'%(value)s' is already on line %(line)s", value=key, line=seen[key]))
             return False
         if key:
             seen[key] = self.line
@@ -392,19 +462,43 @@ class _Checker:
              spaces: bool = True) -> str:
         value = row.get(column, "")
         if required and not value:
-            self.bad(column, "is empty")
+            self.bad(column, _l("is empty"))
         elif max_len and len(value) > max_len:
-            self.bad(column, f"is longer than {max_len} characters")
+            self.bad(column, _l("is longer than %(max)s characters", max=max_len))
         elif not spaces and any(c.isspace() for c in value):
-            self.bad(column, f"'{value}' must not contain spaces")
+            self.bad(column, _l("'%(value)s' must not contain spaces", value=value))
         return value
 
     def date(self, row: dict[str, str], column: str) -> dt.date | None:
         try:
             return _date(row.get(column, ""))
         except _Bad as exc:
-            self.bad(column, str(exc))
+            self.bad(column, exc.args[0])
             return None
+
+    def grade(self, row: dict[str, str], column: str, policy: Policy) -> str | None:
+        """The row's grade as LEVEL-TIER (None when empty or wrong: a problem names what is wrong)."""
+        text = (row.get(column) or "").strip()
+        if not text:
+            return None
+        try:
+            level, tier = policy.parse_grade(text)
+        except ValueError:
+            self.bad(column, _grade_problem(policy, text))
+            return None
+        return f"{level}-{tier}"
+
+
+def _grade_problem(policy: Policy, text: str) -> i18n.Message:
+    """What `Policy.parse_grade` refuses in `text`, as a message."""
+    level, sep, tier = text.rpartition("-") if "-" in text else (text, "", "")
+    if sep and not tier.isdigit():
+        return _l("'%(value)s' is not LEVEL or LEVEL-TIER", value=text)
+    if level not in policy.level_ids:
+        return _l("unknown level '%(level)s' (levels: %(levels)s)", level=level,
+                  levels=", ".join(policy.level_ids))
+    return _l("level '%(level)s' has tiers 1 to %(tiers)s, not %(tier)s", level=level,
+              tiers=policy.level(level).tiers, tier=int(tier) if sep else 1)
 
 
 # --- units -------------------------------------------------------------------------------------------
@@ -437,10 +531,11 @@ def check_units(table: Table, policy: Policy, problems: list[Problem]) -> list[U
         name = chk.text(row, "name", max_len=directory.NAME_MAX)
         level = chk.text(row, "level")
         if level and level not in policy.org_level_ids:
-            chk.bad("level", f"unknown org level '{level}' (levels: {', '.join(policy.org_level_ids)})")
+            chk.bad("level", _l("unknown org level '%(level)s' (levels: %(levels)s)", level=level,
+                                levels=", ".join(policy.org_level_ids)))
         parent = row.get("parent_code") or None
         if parent is not None and parent == code:
-            chk.bad("parent_code", "a unit cannot be its own parent")
+            chk.bad("parent_code", _l("a unit cannot be its own parent"))
         if not chk.failed:
             good[code] = UnitRow(line, code, name, level, parent)
             tree[code] = (level, parent)
@@ -454,16 +549,16 @@ def check_units(table: Table, policy: Policy, problems: list[Problem]) -> list[U
             if child not in good:      # a unit of the file checks its own parent
                 problem = directory.check_unit_levels(policy, tree[child][0], r.level)
                 if problem:
-                    chk.bad("level", f"its sub-unit {child}: {problem}")
+                    chk.bad("level", _l("its sub-unit %(child)s: %(problem)s", child=child, problem=problem))
         if r.parent_code is None:
             continue
         if r.parent_code not in tree:
             if r.parent_code in first_line:
-                chk.bad("parent_code",
-                        f"the unit '{r.parent_code}' (line {first_line[r.parent_code]}) is not valid")
+                chk.bad("parent_code", _l("the unit '%(code)s' (line %(line)s) is not valid",
+                                          code=r.parent_code, line=first_line[r.parent_code]))
             else:
-                chk.bad("parent_code",
-                        f"unknown unit '{r.parent_code}' (neither in this file nor in the database)")
+                chk.bad("parent_code", _l("unknown unit '%(code)s' (neither in this file nor in the "
+                                          "database)", code=r.parent_code))
             continue
         problem = directory.check_unit_levels(policy, r.level, tree[r.parent_code][0])
         if problem:
@@ -492,17 +587,22 @@ def _check_cycles_and_root(chk: _Checker, good: dict[str, UnitRow], tree, in_db:
         if node == code and code not in reported:
             reported.update(path)
             chk.row(r.line)
-            chk.bad("parent_code", f"'{r.parent_code}' makes a cycle: {' > '.join(path + [code])}")
+            chk.bad("parent_code", _l("'%(code)s' makes a cycle: %(cycle)s", code=r.parent_code,
+                                      cycle=" > ".join(path + [code])))
     roots = [c for c, (_, parent) in tree.items() if parent is None]
     if len(roots) > 1:
         in_file = sorted((c for c in roots if c in good), key=lambda c: good[c].line)
         first = ([c for c in roots if c in in_db] or in_file)[0]
-        where = f"line {good[first].line}" if first in good else "the database"
         for c in roots:
             if c != first and c in good:
                 chk.row(good[c].line)
-                chk.bad("parent_code", f"is empty, but the tree already has its root '{first}' ({where}); "
-                                       f"name a parent unit")
+                if first in good:
+                    chk.bad("parent_code", _l("is empty, but the tree already has its root '%(root)s' (line "
+                                              "%(line)s); name a parent unit", root=first,
+                                              line=good[first].line))
+                else:
+                    chk.bad("parent_code", _l("is empty, but the tree already has its root '%(root)s' (the "
+                                              "database); name a parent unit", root=first))
 
 
 # --- people ------------------------------------------------------------------------------------------
@@ -566,37 +666,34 @@ def _check_person(chk: _Checker, row: dict[str, str], cols: set[str], policy: Po
     values: dict[str, Any] = {"name": chk.text(row, "name", max_len=directory.NAME_MAX)}
     unit_code = chk.text(row, "unit_code")
     if unit_code and unit_code not in unit_codes:
-        chk.bad("unit_code",
-                f"unknown unit '{unit_code}' (neither in the units file nor in the database)")
+        chk.bad("unit_code", _l("unknown unit '%(code)s' (neither in the units file nor in the database)",
+                                code=unit_code))
     values["unit_code"] = unit_code
 
     grade = person.grade if person and "grade" not in cols else None
     if row.get("grade"):
-        try:
-            level, tier = policy.parse_grade(row["grade"])
-            grade = f"{level}-{tier}"
-        except ValueError as exc:
-            chk.bad("grade", str(exc))
+        grade = chk.grade(row, "grade", policy)
     values["grade"] = grade
     if "grade_since" in cols or person is None:
         since = chk.date(row, "grade_since")
         if grade and since is None and not row.get("grade_since"):
-            chk.bad("grade_since", "is empty; a person with a grade needs the date they reached it")
+            chk.bad("grade_since", _l("is empty; a person with a grade needs the date they reached it"))
     else:   # no such column: the date stays, or a new grade starts today
         since = person.grade_since if grade == person.grade else (clock.today() if grade else None)
     if not grade and row.get("grade_since") and "grade" in cols and not row.get("grade"):
-        chk.bad("grade_since", "is given but grade is empty")
+        chk.bad("grade_since", _l("is given but %(grade)s is empty", grade=chk.header("grade")))
     values["grade_since"] = since
     if person and grade != person.grade and person.id in open_case:
-        chk.bad("grade", f"{username} has an open case (#{open_case[person.id]}); the grade changes "
-                         f"when it ends, not by import")
+        chk.bad("grade", _l("%(username)s has an open case (#%(case)s); the grade changes when it ends, not "
+                            "by import", username=username, case=open_case[person.id]))
 
     values["hired_on"] = (person.hired_on if person and "hired_on" not in cols
                           else chk.date(row, "hired_on"))
     if "education" in cols:
         edu = row.get("education") or None
         if edu is not None and edu not in education:
-            chk.bad("education", f"unknown education '{edu}' (one of: {', '.join(education)})")
+            chk.bad("education", _l("unknown education '%(education)s' (one of: %(known)s)", education=edu,
+                                    known=", ".join(education)))
         values["education"] = edu
     else:
         values["education"] = person.education if person else None
@@ -609,15 +706,16 @@ def _check_person(chk: _Checker, row: dict[str, str], cols: set[str], policy: Po
     if "status" in cols:
         status = row.get("status") or "active"
         if status == "dismissed":
-            chk.bad("status", "'dismissed' is set by a dismissal case, not by an import")
+            chk.bad("status", _l("'dismissed' is set by a dismissal case, not by an import"))
         elif status not in directory.EDITABLE_STATUSES:
-            known = ", ".join(directory.EDITABLE_STATUSES)
-            chk.bad("status", f"unknown status '{status}' (one of: {known})")
+            chk.bad("status", _l("unknown status '%(status)s' (one of: %(known)s)", status=status,
+                                 known=", ".join(directory.EDITABLE_STATUSES)))
         values["status"] = status
     else:
         values["status"] = person.status if person else "active"
     if person and person.status == "dismissed":
-        chk.bad("username", f"{username} was dismissed; an import cannot re-employ them")
+        chk.bad("username", _l("%(username)s was dismissed; an import cannot re-employ them",
+                               username=username))
 
     roles = None
     if "roles" in cols:
@@ -626,11 +724,12 @@ def _check_person(chk: _Checker, row: dict[str, str], cols: set[str], policy: Po
             role, at, code = spec.partition("@")
             role, code = role.strip(), code.strip()
             if not at or not role or not code:
-                chk.bad("roles", f"'{spec}' is not ROLE@UNIT_CODE")
+                chk.bad("roles", _l("'%(spec)s' is not ROLE@UNIT_CODE", spec=spec))
             elif role not in ROLES:
-                chk.bad("roles", f"unknown role '{role}' in '{spec}' (roles: {', '.join(ROLES)})")
+                chk.bad("roles", _l("unknown role '%(role)s' in '%(spec)s' (roles: %(roles)s)", role=role,
+                                    spec=spec, roles=", ".join(ROLES)))
             elif code not in unit_codes:
-                chk.bad("roles", f"unknown unit '{code}' in '{spec}'")
+                chk.bad("roles", _l("unknown unit '%(code)s' in '%(spec)s'", code=code, spec=spec))
             else:
                 roles.append(f"{role}@{code}")
     password = row.get("password") or None
@@ -667,19 +766,22 @@ def check_scores(table: Table, policy: Policy, problems: list[Problem]) -> list[
         username = chk.text(row, "username")
         person = people.get(username)
         if username and person is None:
-            chk.bad("username", f"unknown username '{username}'")
+            chk.bad("username", _l("unknown username '%(username)s'", username=username))
         period = gran = start = end = None
         text = chk.text(row, "period")
         if text:
             try:
                 period, gran, start, end = parse_period(text)
             except ValueError as exc:
-                hint = " (in Excel, format the column as text)" if _DATE.match(text) else ""
-                chk.bad("period", f"{exc}{hint}")
+                problem = exc.args[0]
+                if _DATE.match(text):
+                    problem = _l("%(problem)s (in Excel, format the column as text)", problem=problem)
+                chk.bad("period", problem)
         kind = chk.text(row, "kind")
         spec = policy.score_kinds.get(kind)
         if kind and spec is None:
-            chk.bad("kind", f"unknown score kind '{kind}' (kinds: {', '.join(policy.score_kinds)})")
+            chk.bad("kind", _l("unknown score kind '%(kind)s' (kinds: %(kinds)s)", kind=kind,
+                               kinds=", ".join(policy.score_kinds)))
         value, passed = None, None
         raw = chk.text(row, "value")
         if raw and spec is not None:
@@ -687,24 +789,31 @@ def check_scores(table: Table, policy: Policy, problems: list[Problem]) -> list[
                 if spec.pass_fail:
                     passed = PASS_WORDS[raw.lower()]
                 else:
-                    chk.bad("value", f"'{raw}': {kind} takes a number from {spec.min:g} to {spec.max:g}")
+                    chk.bad("value", _l("'%(value)s': %(kind)s takes a number from %(min)s to %(max)s",
+                                        value=raw, kind=kind, min=f"{spec.min:g}", max=f"{spec.max:g}"))
             else:
                 try:
                     value = float(raw)
                     if not math.isfinite(value):
                         raise ValueError
                 except ValueError:
-                    extra = " or pass/fail" if spec.pass_fail else ""
-                    chk.bad("value", f"'{raw}' is not a number from {spec.min:g} to {spec.max:g}{extra}")
+                    if spec.pass_fail:
+                        chk.bad("value", _l("'%(value)s' is not a number from %(min)s to %(max)s or "
+                                            "pass/fail", value=raw, min=f"{spec.min:g}", max=f"{spec.max:g}"))
+                    else:
+                        chk.bad("value", _l("'%(value)s' is not a number from %(min)s to %(max)s", value=raw,
+                                            min=f"{spec.min:g}", max=f"{spec.max:g}"))
                     value = None
                 else:
                     if not spec.min <= value <= spec.max:
-                        chk.bad("value", f"{raw} is out of range for {kind} ({spec.min:g} to {spec.max:g})")
+                        chk.bad("value", _l("%(value)s is out of range for %(kind)s (%(min)s to %(max)s)",
+                                            value=raw, kind=kind, min=f"{spec.min:g}", max=f"{spec.max:g}"))
         key = (username, kind, period or text)
         if username and kind and text:
             if key in seen:
-                chk.bad("period",
-                        f"{username} already has a {kind} score for {period or text} on line {seen[key]}")
+                chk.bad("period", _l("%(username)s already has a %(kind)s score for %(period)s on line "
+                                     "%(line)s", username=username, kind=kind, period=period or text,
+                                     line=seen[key]))
             else:
                 seen[key] = line
         if not chk.failed:
@@ -733,19 +842,22 @@ def check_absences(table: Table, problems: list[Problem]) -> list[AbsenceRow]:
         username = chk.text(row, "username")
         person = people.get(username)
         if username and person is None:
-            chk.bad("username", f"unknown username '{username}'")
+            chk.bad("username", _l("unknown username '%(username)s'", username=username))
         start = chk.date(row, "start") if chk.text(row, "start") else None
         end = chk.date(row, "end") if chk.text(row, "end") else None
         if start and end and end < start:
-            chk.bad("end", f"{end.isoformat()} is before the start ({start.isoformat()})")
+            chk.bad("end", _l("%(end)s is before the start (%(start)s)", end=end.isoformat(),
+                              start=start.isoformat()))
         reason = chk.text(row, "reason")
         if reason and reason not in ABSENCE_REASONS:
-            chk.bad("reason", f"unknown reason '{reason}' (reasons: {', '.join(ABSENCE_REASONS)})")
+            chk.bad("reason", _l("unknown reason '%(reason)s' (reasons: %(reasons)s)", reason=reason,
+                                 reasons=", ".join(ABSENCE_REASONS)))
         key = (username, start, reason)
         if username and start and reason:
             if key in seen:
-                chk.bad("start", f"{username} already has a {reason} absence from {start.isoformat()} "
-                                 f"on line {seen[key]}")
+                chk.bad("start", _l("%(username)s already has a %(reason)s absence from %(start)s on line "
+                                    "%(line)s", username=username, reason=reason, start=start.isoformat(),
+                                    line=seen[key]))
             else:
                 seen[key] = line
         if not chk.failed:
@@ -784,39 +896,40 @@ def check_history(table: Table, policy: Policy, people: list[PersonRow],
         username = chk.text(row, "username")
         person_row, person = in_file.get(username), stored.get(username)
         if username and person_row is None and person is None:
-            chk.bad("username", f"unknown username '{username}' (neither in the people file nor in the "
-                                f"database)")
+            chk.bad("username", _l("unknown username '%(username)s' (neither in the people file nor in the "
+                                   "database)", username=username))
         grade = None
         if chk.text(row, "grade"):
-            try:
-                level, tier = policy.parse_grade(row["grade"])
-                grade = f"{level}-{tier}"
-            except ValueError as exc:
-                chk.bad("grade", str(exc))
+            grade = chk.grade(row, "grade", policy)
         since = chk.date(row, "grade_since") if chk.text(row, "grade_since") else None
         if since and since > today:
-            chk.bad("grade_since", f"{since.isoformat()} is in the future")
+            chk.bad("grade_since", _l("%(date)s is in the future", date=since.isoformat()))
         if chk.failed:
             continue
         current = (person_row.values if person_row else
                    {"grade": person.grade, "grade_since": person.grade_since, "hired_on": person.hired_on})
         earlier = by_person.setdefault(username, [])
         if not current["grade"]:
-            chk.bad("username", f"{username} has no grade; earlier grades lead to a current one")
+            chk.bad("username", _l("%(username)s has no grade; earlier grades lead to a current one",
+                                   username=username))
         elif current["grade_since"] and since >= current["grade_since"]:
-            chk.bad("grade_since", f"{since.isoformat()} is not before {username}'s current grade, held since "
-                                   f"{current['grade_since'].isoformat()}")
+            chk.bad("grade_since", _l("%(date)s is not before %(username)s's current grade, held since "
+                                      "%(since)s", date=since.isoformat(), username=username,
+                                      since=current["grade_since"].isoformat()))
         if current["hired_on"] and since < current["hired_on"]:
-            chk.bad("grade_since", f"{since.isoformat()} is before {username} was hired "
-                                   f"({current['hired_on'].isoformat()})")
+            chk.bad("grade_since", _l("%(date)s is before %(username)s was hired (%(hired)s)",
+                                      date=since.isoformat(), username=username,
+                                      hired=current["hired_on"].isoformat()))
         if earlier:
             prev_line, prev_grade, prev_since = earlier[-1]
             if since <= prev_since:
-                chk.bad("grade_since", f"{since.isoformat()} is not after the previous grade's date "
-                                       f"({prev_since.isoformat()}, line {prev_line}); list each person's "
-                                       f"grades in the order they were held")
+                chk.bad("grade_since", _l("%(date)s is not after the previous grade's date (%(previous)s, "
+                                          "line %(line)s); list each person's grades in the order they were "
+                                          "held", date=since.isoformat(), previous=prev_since.isoformat(),
+                                          line=prev_line))
             elif grade == prev_grade:
-                chk.bad("grade", f"{grade} is the same grade as on line {prev_line}")
+                chk.bad("grade", _l("%(grade)s is the same grade as on line %(line)s", grade=grade,
+                                    line=prev_line))
         if not chk.failed:
             earlier.append((line, grade, since))
             last_line[username] = line
@@ -829,7 +942,8 @@ def check_history(table: Table, policy: Policy, people: list[PersonRow],
         current_since = person_row.values["grade_since"] if person_row else stored[username].grade_since
         chk.row(last_line[username])
         if current_grade and earlier[-1][1] == current_grade:
-            chk.bad("grade", f"{current_grade} is {username}'s current grade; list only the grades before it")
+            chk.bad("grade", _l("%(grade)s is %(username)s's current grade; list only the grades before it",
+                                grade=current_grade, username=username))
             continue
         chain = [(None if i == 0 else earlier[i - 1][1], grade, since)
                  for i, (_, grade, since) in enumerate(earlier)]
@@ -862,11 +976,12 @@ def _check_stored_history(chk: _Checker, plans: list[HistoryPlan], people: list[
         chk.row(plan.line)
         have = history.get(person.id, [])
         if have and have != plan.rows:
-            chk.bad("username", f"{plan.username} already has grade history ({len(have)} rows); earlier "
-                                f"grades are imported when staff are first loaded")
+            chk.bad("username", _l("%(username)s already has grade history (%(rows)s rows); earlier grades "
+                                   "are imported when staff are first loaded", username=plan.username,
+                                   rows=len(have)))
         elif plan.username in file_rows and file_rows[plan.username].values["grade"] != person.grade:
-            chk.bad("username", f"this import changes {plan.username}'s grade; load the grade first, then "
-                                f"the earlier grades")
+            chk.bad("username", _l("this import changes %(username)s's grade; load the grade first, then the "
+                                   "earlier grades", username=plan.username))
 
 
 def _load_history(plan: "OrgPlan", items: list[HistoryPlan], actor: Person | None, result: "ImportResult") -> None:
@@ -1180,4 +1295,4 @@ def _at(file: str, line: int):
     try:
         yield
     except (directory.DirectoryError, Refused) as exc:
-        raise ImportRefused([Problem(file, line, exc.details.get("field") or "status", str(exc.message))]) from exc
+        raise ImportRefused([Problem(file, line, exc.details.get("field") or "status", exc.message)]) from exc

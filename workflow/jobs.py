@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
-from . import batch, clock
+from . import batch, clock, importing
 from .errors import Conflict, NotFound, WorkflowError
 from .i18n import _l
 from .models import db, Person
@@ -133,7 +133,9 @@ def run(job: Job, worker: str, progress: Progress | None = None) -> Job:
         return db.session.get(Job, job_id, populate_existing=True)
     except WorkflowError as exc:
         db.session.rollback()
-        return _finish(job_id, worker, "failed", error=str(exc.message), details=exc.details, progress=progress)
+        # a refused import keeps its problems in a form shown again in the reader's language
+        details = exc.stored_details() if isinstance(exc, importing.ImportRefused) else exc.details
+        return _finish(job_id, worker, "failed", error=str(exc.message), details=details, progress=progress)
     except Exception as exc:      # a job must end, never hang as running: record it, log the traceback
         db.session.rollback()
         log.exception("job %s (%s) failed", job_id, job.kind)
