@@ -255,7 +255,7 @@ class TestImportPage:
         html = admin.get(resp.headers["Location"]).get_data(as_text=True)
         assert 'data-status="failed"' in html and 'id="problem-rows"' in html
         assert ('<td translate="no">履历.csv</td><td>2</td><td translate="no">grade_since</td>'
-                '<td class="small" translate="no">2019-01-01 is before newbie was hired (2020-05-01)</td>') in html
+                '<td class="small">2019-01-01 早于 newbie 的入职日期（2020-05-01）</td>') in html   # in Chinese
         assert html.count('<tr><td translate="no">履历.csv</td>') == 1       # line 3 is right
         assert db.session.scalar(select(func.count()).select_from(Person).where(Person.username == "newbie")) == 0
 

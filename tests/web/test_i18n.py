@@ -295,3 +295,86 @@ def test_the_engines_refusals_stay_english_for_the_api_and_english_pages(bank, p
     assert asked.get_json()["error"]["code"] == "forbidden"
     html = page("emp", "en").act(cid, "qualify").get_data(as_text=True)
     assert "only the current assignees of this step may qualify" in html
+
+
+# --- a refused import's reasons --------------------------------------------------------------------------
+
+BAD_PEOPLE = ("username,name,unit_code,grade,grade_since\n"
+              "newbie,新人,T1,boss-1,2026-01-05\n"
+              "x y,某人,NOPE,,\n")
+
+
+def test_a_refused_imports_reasons_are_in_the_readers_language(bank, page, api, client):
+    """A refused import job keeps its problems as messages: its page in zh-CN and the API asked for zh-CN
+    give the reasons in Chinese, with nothing English left; the API asked for no language, English."""
+    from workflow import jobs
+    from workflow.models import db
+
+    admin = page("admin", "zh_CN")
+    # a file named in Chinese: the check below would take an English file name for English text
+    resp = admin.post("/jobs/import", data={"people": (io.BytesIO(BAD_PEOPLE.encode()), "人员.csv")},
+                      content_type="multipart/form-data")
+    assert resp.status_code == 302
+    job_id = int(resp.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
+    jobs.run_queued()
+    db.session.expire_all()
+
+    html = admin.get(f"/jobs/{job_id}").get_data(as_text=True)
+    shown = visible_text(html)
+    assert 'data-status="failed"' in html and 'id="problem-rows"' in html
+    assert "导入被拒绝，未做任何更改：人员.csv，第 2 行，“grade”列：未知的职级层级“boss”" in shown
+    assert "未知的职级层级“boss”（可用层级：" in shown
+    assert "“x y”不得包含空格" in shown
+    assert "未知的机构“NOPE”（既不在机构文件中，也不在数据库中）" in shown
+    patterns = {frag: word(frag) for frag in english_fragments()}
+    assert [frag for frag, pattern in patterns.items() if pattern.search(shown)] == []
+    english = page("admin").get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert "unknown level &#39;boss&#39;" in english and "must not contain spaces" in english
+
+    def job(headers):
+        got = client.get(f"/api/v1/jobs/{job_id}", headers={**api("admin").headers, **headers})
+        assert got.status_code == 200
+        return got.get_json()
+    zh = job({"Accept-Language": "zh-CN"})
+    rows = zh["result"]["details"]["rows"]
+    assert [(r["line"], r["column"]) for r in rows] == [(2, "grade"), (3, "username"), (3, "unit_code")]
+    assert rows[0]["message"].startswith("未知的职级层级“boss”") and set(rows[0]) == {"file", "line", "column",
+                                                                                    "message"}
+    assert zh["result"]["details"]["problems"][1] == "人员.csv，第 3 行，“username”列：“x y”不得包含空格"
+    assert zh["error"].startswith("导入被拒绝，未做任何更改：人员.csv，第 2 行")
+    en = job({})
+    assert en["result"]["details"]["rows"][1]["message"] == "'x y' must not contain spaces"
+    assert en["result"]["details"]["problems"][1] == \
+        "人员.csv, line 3, column 'username': 'x y' must not contain spaces"
+    assert en["error"].startswith("the import was refused, nothing was changed: 人员.csv, line 2, "
+                                  "column 'grade': unknown level 'boss'")
+    assert en["error"].endswith("(2 more problems)")
+
+
+def test_a_refused_scores_file_answers_in_the_requests_language(bank, page, api, client):
+    bad = "用户名,考核期间,考核类别,得分\nemp,2025-Q4,performance,188\nnobody,2025,skill_test,pass\n"
+
+    def post(headers):
+        return client.post("/api/v1/imports/scores", headers={**api("admin").headers, **headers},
+                           content_type="multipart/form-data",
+                           data={"scores": (io.BytesIO(bad.encode()), "scores.csv")})
+    zh = post({"Accept-Language": "zh-CN"})
+    assert zh.status_code == 422
+    error = zh.get_json()["error"]
+    assert error["code"] == "import_refused"
+    assert [(r["line"], r["column"], r["message"]) for r in error["details"]["rows"]] == [
+        (2, "得分", "188 超出 performance 的范围（0 至 100）"), (3, "用户名", "未知的用户名“nobody”")]
+    assert error["details"]["problems"][1] == "scores.csv，第 3 行，“用户名”列：未知的用户名“nobody”"
+    assert error["message"] == ("导入被拒绝，未做任何更改：scores.csv，第 2 行，“得分”列：188 超出 performance 的范围"
+                                "（0 至 100）（另有 1 个问题）")
+    en = post({}).get_json()["error"]
+    assert en["code"] == "import_refused" and set(en["details"]) == {"problems", "rows"}
+    assert en["details"]["rows"][1]["message"] == "unknown username 'nobody'"
+    assert en["message"] == ("the import was refused, nothing was changed: scores.csv, line 2, column '得分': "
+                             "188 is out of range for performance (0 to 100) (1 more problems)")
+    # the page shows the reasons in Chinese, and escapes what the file held
+    resp = page("admin", "zh_CN").post("/jobs/import/scores", content_type="multipart/form-data", data={
+        "scores": (io.BytesIO(b"username,period,kind,value\n<b>x</b>,2025,performance,1\n"), "s.csv")})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "<b>x</b>" not in html
+    assert '<td class="small">未知的用户名“&lt;b&gt;x&lt;/b&gt;”</td>' in html

@@ -356,3 +356,30 @@ def test_parse_period(text, expected):
 def test_parse_period_refuses(text):
     with pytest.raises(ValueError):
         parse_period(text)
+
+
+def test_problems_are_shown_in_the_readers_language(loaded, tmp_path):
+    """Each problem is a message: English outside a request (the command line, a job's worker), the reader's
+    language when shown; a job keeps them as JSON that shows again in its reader's language."""
+    import json
+    from flask_babel import force_locale
+
+    people = PEOPLE + "a,甲,T1,boss,,,,,,\nb b,乙,T1,,,,,,,\n"
+    with pytest.raises(ImportRefused) as exc:
+        importing.import_org(people=write(tmp_path, "p.csv", people))
+    refused = exc.value
+    first = f"{tmp_path / 'p.csv'}, line 5, column 'grade': unknown level 'boss' (levels: "
+    assert str(refused.problems[0]).startswith(first)
+    assert str(refused).startswith(f"the import was refused, nothing was changed: {first}")
+    assert str(refused).endswith(" (1 more problems)")
+    stored = json.loads(json.dumps(refused.stored_details()))     # as a job's JSON column keeps it
+    assert stored["rows"][1]["message"] == "'b b' must not contain spaces"
+    with force_locale("zh_CN"):
+        assert str(refused.problems[1]) == f"{tmp_path / 'p.csv'}，第 6 行，“username”列：“b b”不得包含空格"
+        assert str(refused.message).startswith(f"导入被拒绝，未做任何更改：{tmp_path / 'p.csv'}，第 5 行")
+        shown = importing.shown_details(stored)
+        assert [r["message"] for r in shown["rows"]][1] == "“b b”不得包含空格"
+        assert shown["rows"][0]["message"].startswith("未知的职级层级“boss”")
+        assert shown["problems"][1] == str(refused.problems[1]) and "stored" not in shown["rows"][0]
+        assert shown["message"] == str(refused.message)
+    assert importing.shown_details(stored)["rows"][1]["message"] == "'b b' must not contain spaces"
