@@ -27,6 +27,8 @@ def _worker_database(url: str | None, worker: str | None) -> str | None:
         return url
     base = make_url(url)
     name = f"{base.database}_{worker}"
+    if base.database.endswith(f"_{worker}"):    # already the worker's (a process the test spawned)
+        return url
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
