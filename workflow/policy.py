@@ -185,6 +185,7 @@ class Policy:
     annual_review: AnnualReview | None = None                     # None: the policy runs no annual review
     # 级别津贴: the monthly level allowance per level and tier; a level left out has none given
     allowances: dict[str, dict[int, float]] = field(default_factory=dict)
+    committee: Committee | None = None                            # 管理小组 deciding some promotion steps
 
     def allowance(self, grade: str | None) -> float | None:
         """The monthly level allowance of a grade (`LEVEL-TIER`), or None where the policy names none."""
@@ -193,7 +194,6 @@ class Policy:
         level, _sep, tier = grade.rpartition("-")
         per_tier = self.allowances.get(level)
         return per_tier.get(int(tier)) if per_tier is not None and tier.isdigit() else None
-    committee: Committee | None = None                            # 管理小组 deciding some promotion steps
 
     def cap(self, level: str) -> float | None:
         """The level's hard cap (a share of headcount), or None when it has none."""
