@@ -88,6 +88,9 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     app.register_blueprint(printing.bp)
     from . import delegation
     app.register_blueprint(delegation.bp)
+    from . import customers, tiering, portfolios, leads
+    for module in (customers, tiering, portfolios, leads):
+        app.register_blueprint(module.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
     views.init_app(app)

@@ -256,4 +256,5 @@ from . import api_reviews  # noqa: E402,F401
 from . import api_publicity  # noqa: E402,F401
 from . import api_notifications  # noqa: E402,F401
 from . import api_attachments  # noqa: E402,F401
+from . import api_customers, api_tiering, api_portfolios, api_leads  # noqa: E402,F401
 from . import openapi  # noqa: E402,F401

@@ -20,12 +20,12 @@ import ssl
 import sys
 from email.message import EmailMessage
 from email.utils import formataddr, format_datetime, make_msgid, parseaddr
-
 from urllib.parse import urlsplit
 
 from flask import current_app
 from flask_babel import force_locale, gettext as _
 from sqlalchemy import select
+from werkzeug.routing import BuildError
 
 from workflow import clock, notify
 from workflow.models import db
@@ -61,6 +61,12 @@ def compose(n: Notification) -> EmailMessage:
         lines = [_("Hello %(name)s,", name=person.name), "", text, ""]
         if n.case_id is not None:
             lines.append(_("Open the case: %(url)s", url=link("cases.detail", case_id=n.case_id)))
+        elif isinstance((n.params or {}).get("target"), dict):
+            target = n.params["target"]
+            try:
+                lines.append(_("Open: %(url)s", url=link(target["endpoint"], **(target.get("values") or {}))))
+            except (KeyError, BuildError):
+                pass
         lines += [_("All your notifications: %(url)s", url=link("notifications.index")), "",
                   "-- ", _("Gradeflow sent this because of your part in the case. To stop these e-mails, "
                            "turn them off at %(url)s", url=link("notifications.settings"))]

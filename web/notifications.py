@@ -3,14 +3,17 @@ page and the e-mail address an administrator sets. Also the wording of each noti
 pages, the API and the e-mails (web/mail.py)."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import BooleanField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
+from werkzeug.routing import BuildError
 from wtforms.validators import Length, Optional
 
 from workflow import authority, clock, notify
@@ -54,6 +57,8 @@ def describe(n: Notification) -> tuple[str, str]:
         title = _("Case %(id)s is overdue", **words)
         text = _("The step “%(state)s” of the %(kind)s of %(employee)s was due on %(deadline)s and still "
                  "waits for you.", **words)
+    elif n.kind in CUSTOMER_KINDS:
+        title, text = _describe_customer(n.kind, p)
     else:   # urged
         title = _("%(actor)s urges you to act on case %(id)s", **words)
         text = _("%(actor)s is waiting for the step “%(state)s” of the %(kind)s of %(employee)s and asks you "
@@ -63,6 +68,54 @@ def describe(n: Notification) -> tuple[str, str]:
     if n.kind in ("assigned", "escalated") and p.get("deadline"):
         text += " " + _("Deadline: %(deadline)s.", **words)
     return title, text
+
+
+CUSTOMER_KINDS = ("tier_changed", "tier_approval", "customers_released", "lead_assigned", "lead_overdue")
+
+
+def _policy_label(value: Any) -> str:
+    """A label stored in both languages ({"zh", "en"}) in the current one; a plain value as it is."""
+    if isinstance(value, dict):
+        return str(value.get("zh") if str(get_locale() or "zh").startswith("zh") else value.get("en", ""))
+    return "—" if value is None else str(value)
+
+
+def _describe_customer(kind: str, p: dict[str, Any]) -> tuple[str, str]:
+    words = {"customer": p.get("customer", ""), "code": p.get("code", ""), "from": _policy_label(p.get("from")),
+             "to": _policy_label(p.get("to")), "run": p.get("run", ""), "period": p.get("period", ""),
+             "count": p.get("count", 0), "unit": p.get("unit") or "—", "manager": p.get("manager", ""),
+             "reason": _policy_label(p.get("reason")), "title": p.get("title", ""),
+             "lead_class": _policy_label(p.get("lead_class")), "deadline": p.get("deadline") or "—",
+             "owner": p.get("owner", "")}
+    if kind == "tier_changed":
+        return (_("Customer %(customer)s is now %(to)s", **words),
+                _("Customer %(customer)s (%(code)s), whom you hold, changed tier from %(from)s to %(to)s in "
+                  "tiering run %(run)s (%(period)s). Its service standard changes with it.", **words))
+    if kind == "tier_approval":
+        return (_("%(count)s change(s) of tier await your approval", **words),
+                _("Tiering run %(run)s (%(period)s) proposes %(count)s change(s) of tier at %(unit)s that "
+                  "need your approval.", **words))
+    if kind == "customers_released":
+        return (_("%(count)s customer(s) of %(manager)s to reassign", **words),
+                _("%(count)s customer(s) held by %(manager)s were released (%(reason)s) and wait to be "
+                  "assigned to another manager.", **words))
+    if kind == "lead_assigned":
+        return (_("Lead assigned to you: %(title)s", **words),
+                _("The sales lead %(title)s (%(lead_class)s) is yours to follow up by %(deadline)s.", **words))
+    return (_("Lead overdue: %(title)s", **words),
+            _("The sales lead %(title)s (%(lead_class)s) held by %(owner)s was due on %(deadline)s without a "
+              "result; the sales manager may reassign it.", **words))
+
+
+def target_url(n: Notification) -> str | None:
+    """The page a notification about something other than a case opens, if any."""
+    target = (n.params or {}).get("target")
+    if not isinstance(target, dict) or not target.get("endpoint"):
+        return None
+    try:
+        return url_for(target["endpoint"], **(target.get("values") or {}))
+    except BuildError:
+        return None
 
 
 def unread_count(person: Person) -> int:
@@ -137,7 +190,7 @@ def _logged_in():
 def index():
     page = db.paginate(listing(current_user), per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
     return render_template("notifications/index.html", page=page, unread=unread_count(current_user),
-                           items=[(n, *describe(n)) for n in page.items])
+                           items=[(n, *describe(n)) for n in page.items], target_url=target_url)
 
 
 @bp.route("/notifications/<int:notification_id>/read", methods=["POST"])
@@ -150,6 +203,8 @@ def read(notification_id: int):
     db.session.commit()
     if request.form.get("go") == "case" and n.case_id is not None:
         return redirect(url_for("cases.detail", case_id=n.case_id))
+    if request.form.get("go") == "target" and target_url(n):
+        return redirect(target_url(n))
     return redirect(url_for("notifications.index"))
 
 

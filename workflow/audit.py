@@ -1,8 +1,8 @@
 """The tamper-evident audit trail.
 
-Each chain ("case:ID", "person:ID" or "round:ID") is a sequence of events; each event carries an
+Each chain ("case:ID", "person:ID", "round:ID", "customer:ID", "tiering:ID" or "lead:ID") is a sequence of events; each event carries an
 HMAC-SHA256, keyed by AUDIT_KEY (kept outside the database), over its content and the previous event's MAC.
-The case (or person, or round) row holds the chain's head MAC and length, so an edited, inserted or deleted
+The case (or person, round, customer, tiering run, lead) row holds the chain's head MAC and length, so an edited, inserted or deleted
 event, the last one included, is detected by `verify()` even by someone who can write the database directly.
 """
 from __future__ import annotations
@@ -17,6 +17,11 @@ from sqlalchemy import select
 
 from . import clock
 from .models import db, Event, Case, Person, Round
+from .models.customers import Customer, Lead, TieringRun
+
+# Chains headed by a row with `version` and `head_mac` columns, by prefix; a person's chain uses
+# `audit_version` and `audit_head` instead.
+HEADS = {Case: "case", Round: "round", Customer: "customer", TieringRun: "tiering", Lead: "lead"}
 
 _key: bytes | None = None
 
@@ -43,15 +48,15 @@ def _mac(ev: Event) -> str:
     return hmac.new(_key, msg.encode(), hashlib.sha256).hexdigest()
 
 
-def append(head: Case | Person | Round, *, action: str, actor: Person | None, role: str | None = None,
-           unit: str | None = None, from_state: str | None = None, to_state: str | None = None, comment: str = "",
-           data: dict[str, Any] | None = None) -> Event:
-    """Append an event to the chain of `head` (a case, a person or a round) and move the head. Flushes
-    nothing: the caller's transaction writes the event together with the change it records."""
-    if isinstance(head, Case):
-        chain, seq, prev = f"case:{head.id}", head.version + 1 if head.head_mac else 1, head.head_mac
-    elif isinstance(head, Round):
-        chain, seq, prev = f"round:{head.id}", head.version + 1 if head.head_mac else 1, head.head_mac
+def append(head: Case | Person | Round | Customer | TieringRun | Lead, *, action: str, actor: Person | None,
+           role: str | None = None, unit: str | None = None, from_state: str | None = None,
+           to_state: str | None = None, comment: str = "", data: dict[str, Any] | None = None) -> Event:
+    """Append an event to the chain of `head` (a case, a person, a round, a customer, a tiering run or a
+    lead) and move the head. Flushes nothing: the caller's transaction writes the event together with the
+    change it records."""
+    prefix = HEADS.get(type(head))
+    if prefix is not None:
+        chain, seq, prev = f"{prefix}:{head.id}", head.version + 1 if head.head_mac else 1, head.head_mac
     else:
         chain, seq, prev = f"person:{head.id}", (head.audit_version or 0) + 1, head.audit_head
     ev = Event(chain=chain, seq=seq, action=action, actor=actor.username if actor else "system",
@@ -61,13 +66,13 @@ def append(head: Case | Person | Round, *, action: str, actor: Person | None, ro
         ev.case_id = head.id
         ev.case = head
         head.version, head.head_mac = seq, None
-    elif isinstance(head, Round):
+    elif prefix is not None:
         head.version = seq
     else:
         ev.person_id = head.id
         head.audit_version = seq
     ev.mac = _mac(ev)
-    if isinstance(head, (Case, Round)):
+    if prefix is not None:
         head.head_mac = ev.mac
     else:
         head.audit_head = ev.mac
@@ -120,6 +125,13 @@ def verify(batch: int = 500, progress=None) -> Report:
         .order_by(Person.id))]
     heads += [("round", r) for r in db.session.execute(
         select(Round.id, Round.head_mac, Round.version, Round.state).order_by(Round.id))]
+    heads += [("customer", c) for c in db.session.execute(
+        select(Customer.id, Customer.head_mac, Customer.version, None).where(Customer.head_mac.is_not(None))
+        .order_by(Customer.id))]
+    heads += [("tiering", r) for r in db.session.execute(
+        select(TieringRun.id, TieringRun.head_mac, TieringRun.version, TieringRun.state).order_by(TieringRun.id))]
+    heads += [("lead", ld) for ld in db.session.execute(
+        select(Lead.id, Lead.head_mac, Lead.version, Lead.state).order_by(Lead.id))]
     known = {f"{kind}:{row[0]}" for kind, row in heads}
     for start in range(0, len(heads), batch):
         part = heads[start:start + batch]
@@ -135,5 +147,5 @@ def verify(batch: int = 500, progress=None) -> Report:
     orphans = db.session.scalar(select(db.func.count()).select_from(Event).where(Event.chain.not_in(known))) \
         if known else db.session.scalar(select(db.func.count()).select_from(Event))
     if orphans:
-        report.bad(None, "(none)", None, f"{orphans} event(s) belong to no known case or person")
+        report.bad(None, "(none)", None, f"{orphans} event(s) belong to no known chain")
     return report

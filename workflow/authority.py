@@ -387,3 +387,96 @@ def can_urge(person: Person, case: Case) -> Decision:
     if not any(a.person_id != person.id for a in case.assignments):
         return Decision(False, _l("case %(case)s waits on nobody but you", case=case.id))
     return Decision(True)
+
+
+# --- customers, portfolios, tiering, visits and leads ------------------------------------------------
+# HR (and admins) of a unit or above keep its customers: import, edit, assign and release them, start a
+# tiering run. Approvers and supervisors of the unit or above see them too. A manager sees and serves the
+# customers they hold.
+
+CUSTOMER_KEEPERS = ("hr", "admin")
+CUSTOMER_VIEWERS = ("hr", "admin", "approver", "supervisor")
+
+
+def _active(person: Person) -> Decision | None:
+    if person.status == "dismissed":
+        return Decision(False, _l("your employment has ended"))
+    return None
+
+
+def can_manage_customers(person: Person, unit: OrgUnit) -> Decision:
+    """Import, edit, assign and release the customers of `unit`'s subtree; start its tiering runs."""
+    refused = _active(person)
+    if refused:
+        return refused
+    if not any(ra.role in CUSTOMER_KEEPERS and ra.unit.contains(unit) for ra in person.roles):
+        return Decision(False, _l("only HR at %(unit)s or above may manage its customers", unit=unit.code))
+    return Decision(True)
+
+
+def can_view_customers(person: Person, unit: OrgUnit) -> bool:
+    """See the customers, portfolios and visits of `unit`'s subtree."""
+    return any(ra.role in CUSTOMER_VIEWERS and ra.unit.contains(unit) for ra in person.roles)
+
+
+def customer_visible_filter(person: Person):
+    """A WHERE clause on Customer for the customers `person` may see: those of the units where they hold a
+    viewing role, and those they hold themselves."""
+    from .models.customers import Customer
+    units = _subtree_units(person, CUSTOMER_VIEWERS)
+    own = Customer.manager_id == person.id
+    if not units:
+        return own
+    if any(u.parent_id is None for u in units):
+        return true()
+    return or_(own, Customer.unit_id.in_(select(OrgUnit.id).where(
+        or_(*[OrgUnit.path.startswith(u.path) for u in units]))))
+
+
+def can_see_customer(person: Person, customer) -> bool:
+    return customer.manager_id == person.id or can_view_customers(person, customer.unit)
+
+
+def can_serve_customer(person: Person, customer) -> Decision:
+    """Record a visit to a customer: its holding manager, or a supervisor, HR or admin of its unit or above."""
+    refused = _active(person)
+    if refused:
+        return refused
+    if customer.manager_id == person.id or any(
+            ra.role in ("supervisor", "hr", "admin") and ra.unit.contains(customer.unit) for ra in person.roles):
+        return Decision(True)
+    return Decision(False, _l("only the manager holding customer %(code)s, or a supervisor or HR over its unit, "
+                              "may record its visits", code=customer.code))
+
+
+def can_decide_tier(person: Person, proposal, approval) -> Decision:
+    """Approve or reject a proposed change of tier: a holder of the policy's approval role at the
+    proposal's step unit or above (customers.approval)."""
+    refused = _active(person)
+    if refused:
+        return refused
+    if proposal.step_unit is None or approval is None:
+        return Decision(False, _l("this change of tier needs no approval"))
+    if not any(ra.role == approval.role and ra.unit.contains(proposal.step_unit) for ra in person.roles):
+        return Decision(False, _l("only a holder of %(role)s at %(unit)s or above may approve this change of tier",
+                                  role=term("role", approval.role), unit=proposal.step_unit.code))
+    return Decision(True)
+
+
+def can_reassign_lead(person: Person, lead, role: str) -> Decision:
+    """Reassign a sales lead: the sales manager (the policy's customers.leads.reassign_role) or HR over the
+    lead's unit."""
+    refused = _active(person)
+    if refused:
+        return refused
+    if any(ra.role in (role, "hr") and ra.unit.contains(lead.unit) for ra in person.roles):
+        return Decision(True)
+    return Decision(False, _l("only a holder of %(role)s or HR at %(unit)s or above may reassign its leads",
+                              role=term("role", role), unit=lead.unit.code))
+
+
+def can_follow_lead(person: Person, lead, role: str) -> Decision:
+    """Close (won, lost) or reclassify a lead: its owner, or whoever may reassign it."""
+    if lead.owner_id == person.id and person.status != "dismissed":
+        return Decision(True)
+    return can_reassign_lead(person, lead, role)

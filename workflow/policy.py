@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from .customer_policy import CustomerPolicy, section as _customers_section
+
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 PROMOTION_STEPS = ("qualification_review", "panel_scoring", "hr_approval")
 ROLES = ("supervisor", "approver", "hr", "panel", "admin")   # a step's role; committees use COMMITTEE_ROLE
@@ -186,6 +188,7 @@ class Policy:
     # 级别津贴: the monthly level allowance per level and tier; a level left out has none given
     allowances: dict[str, dict[int, float]] = field(default_factory=dict)
     committee: Committee | None = None                            # 管理小组 deciding some promotion steps
+    customers: CustomerPolicy | None = None                       # 客户分级, portfolios, leads (optional)
 
     def allowance(self, grade: str | None) -> float | None:
         """The monthly level allowance of a grade (`LEVEL-TIER`), or None where the policy names none."""
@@ -317,6 +320,7 @@ class Policy:
                 "sign": self.committee.sign,
                 "pass_ratio": None if self.committee.pass_ratio is None else str(self.committee.pass_ratio),
                 "steps": {k: list(v) for k, v in self.committee.steps.items()}},
+            "customers": None if self.customers is None else self.customers.to_json(),
         }
 
 
@@ -445,7 +449,7 @@ TOP_KEYS_REQUIRED = ("policy", "version", "name", "org_levels", "education", "la
                      "eligibility", "scoring")
 TOP_KEYS_OPTIONAL = ("exceptional", "scores", "effective", "calendar", "probation", "demotion", "dismissal",
                      "misconduct", "publicity", "ratios", "rounds", "annual_review", "appeal", "allowances",
-                     "committee")
+                     "committee", "customers")
 
 
 def from_document(doc: Any, source: str) -> Policy:
@@ -582,6 +586,7 @@ def from_document(doc: Any, source: str) -> Policy:
     annual_review = _annual_review_section(v, doc, org_ids, level_ids)
     allowances = _allowances_section(v, doc, ladder)
     committee = _committee_section(v, doc.get("committee"), level_ids)
+    customers = _customers_section(v, doc.get("customers"), level_ids, org_ids)
 
     canonical_doc = json.loads(canonical(doc))
     return Policy(
@@ -595,7 +600,7 @@ def from_document(doc: Any, source: str) -> Policy:
         hash=hashlib.sha256(canonical(canonical_doc).encode()).hexdigest(), document=canonical_doc,
         kinds=kinds, sanctions=sanctions, publicity_days=publicity_days, appeal_days=appeal_days, ratios=ratios,
         round_min_composite=min_composite, tie_break=tie_break,
-        annual_review=annual_review, committee=committee, allowances=allowances,
+        annual_review=annual_review, committee=committee, allowances=allowances, customers=customers,
     )
 
 

@@ -33,10 +33,12 @@ from .jobs import Job, JobFile  # noqa: E402
 from .notifications import Notification  # noqa: E402
 from .attachments import Attachment  # noqa: E402
 from .delegation import Delegation, CaseCopy  # noqa: E402
+from .customers import Customer, CustomerTier, TieringRun, TierProposal, Visit, Lead  # noqa: E402
 
 __all__ = [
     "db", "MAX_ID", "OrgUnit", "RoleAssignment", "Person", "ApiToken", "Score", "GradeHistory",
     "PolicyVersion", "Setting", "Case", "CaseAssignee", "CaseScore", "PanelMember", "Conflict", "Event",
     "Round", "RoundLevel", "Absence", "Review", "LoginAttempt", "Job", "JobFile", "Notification",
-    "Delegation", "CaseCopy", "Attachment",
+    "Delegation", "CaseCopy", "Attachment", "Customer", "CustomerTier", "TieringRun", "TierProposal", "Visit",
+    "Lead",
 ]

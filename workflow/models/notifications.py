@@ -17,7 +17,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from . import db
 from .people import Person, utcnow
 
-KINDS = ("assigned", "escalated", "decided", "due_soon", "overdue", "urged")
+KINDS = ("assigned", "escalated", "decided", "due_soon", "overdue", "urged",
+         # customers: a tier changed, tier changes await approval, customers were released, a lead assigned
+         # or overdue. Their params carry `target`: the page to open ({"endpoint", "values"}).
+         "tier_changed", "tier_approval", "customers_released", "lead_assigned", "lead_overdue")
 # pending: to be mailed; sent: accepted by the SMTP server; logged: printed to the log (no SMTP server set);
 # skipped: no mail wanted (e-mail off, no address); failed: refused too often, given up.
 MAIL_STATES = ("pending", "sent", "logged", "skipped", "failed")
@@ -28,7 +31,8 @@ class Notification(db.Model):
     __table_args__ = (
         # Deadline reminders are sent once per person, case and deadline, however many ticks run.
         UniqueConstraint("recipient_id", "once_key", name="uq_notifications_recipient_once_key"),
-        CheckConstraint("kind IN ('assigned','escalated','decided','due_soon','overdue','urged')",
+        CheckConstraint("kind IN ('assigned','escalated','decided','due_soon','overdue','urged','tier_changed',"
+                        "'tier_approval','customers_released','lead_assigned','lead_overdue')",
                         name="kind_known"),
         CheckConstraint("mail_state IN ('pending','sent','logged','skipped','failed')",
                         name="mail_state_known"),

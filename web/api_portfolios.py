@@ -1,0 +1,4 @@
+"""The portfolios part of the JSON API (/api/v1), on the API blueprint: same auth, same JSON errors."""
+from __future__ import annotations
+
+from .api import bp  # noqa: F401
