@@ -722,8 +722,12 @@ def paths() -> dict[str, Any]:
 
 @cache
 def _document() -> dict[str, Any]:
-    bodies = request_bodies()
-    components_schemas = schemas()
+    from . import api_customers, api_leads, api_portfolios, api_tiering
+    bodies, components_schemas, all_paths = request_bodies(), schemas(), paths()
+    for area in (api_customers, api_tiering, api_portfolios, api_leads):   # each describes its own routes
+        bodies.update(area.openapi_bodies())
+        components_schemas.update(area.openapi_schemas())
+        all_paths.update(area.openapi_paths())
     components_schemas.update({f"{name}Body": schema for name, schema in bodies.items()})
     return {
         "openapi": OPENAPI_VERSION,
@@ -736,8 +740,9 @@ def _document() -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerToken": []}, {"session": []}],
         "tags": [{"name": n} for n in ("auth", "reference", "cases", "hr", "rounds", "reviews", "jobs",
-                                                "notifications", "delegation")],
-        "paths": paths(),
+                                                "notifications", "delegation", "customers", "tiering",
+                                                "portfolios", "leads")],
+        "paths": all_paths,
         "components": {
             "securitySchemes": {
                 "bearerToken": {"type": "http", "scheme": "bearer",

@@ -456,3 +456,11 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("/jobs/import/scores", "POST"): entry(Probe("/jobs/import/scores", among({"admin"}, 400, 403, 302), {})),
     ("/api/v1/imports/scores", "POST"): entry(Probe("/api/v1/imports/scores", among({"admin"}, 400, 403, 401))),
 }
+
+# The customer areas keep their entries beside their own objects (tests/web/access_<area>.py).
+from tests.web import access_customers, access_leads, access_portfolios, access_tiering  # noqa: E402
+
+AREAS = (access_customers, access_tiering, access_portfolios, access_leads)
+for _area in AREAS:
+    assert not set(_area.MATRIX) & set(MATRIX), _area.__name__
+    MATRIX.update(_area.MATRIX)

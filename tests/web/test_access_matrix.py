@@ -8,11 +8,12 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from tests.web.access_matrix import MATRIX, ROLES, STATES, Probe
+from tests.web.access_matrix import AREAS, MATRIX, ROLES, STATES, Probe
 from tests.web.api_checks import err
 from web.auth import issue_token
 from workflow import clock, engine, jobs, review, rounds
 from workflow.models import db, Case, Event, Person, Review, RoleAssignment, Round
+from workflow.models.customers import Customer, CustomerTier, Lead, TieringRun, TierProposal, Visit
 from workflow.models.jobs import Job
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -34,7 +35,8 @@ def test_every_route_has_an_entry(app):
 def test_every_probe_reaches_its_route(app):
     """Each probe's URL is matched to the rule it is filed under, so the matrix tests what it says."""
     adapter = app.url_map.bind("localhost")
-    filled = {"case": 1, "round_open": 1, "round_decided": 2, "review": 1, "job": 1, "role": "self"}
+    filled = {"case": 1, "round_open": 1, "round_decided": 2, "review": 1, "job": 1, "role": "self",
+              "customer": 1, "run": 1, "proposal": 1, "lead": 1, "visit": 1, "manager": "emp"}
     for (rule, method), entry in MATRIX.items():
         assert entry.probes, (rule, method)
         states = set()
@@ -76,6 +78,10 @@ class World:
         self.case = case.id
         self.job = jobs.enqueue("bulk_decision", {"action": "qualify", "cases": [case.id]}, hr).id
         db.session.commit()
+        self.places: dict = {}
+        for area in AREAS:      # customers, tiering runs, portfolios, leads: each area's own objects
+            self.places.update(area.build(self))
+            db.session.commit()
 
     @staticmethod
     def person(username: str) -> Person:
@@ -106,15 +112,19 @@ class World:
 
     def fill(self, text: str, role: str = "") -> str:
         return text.format(case=self.case, round_open=self.round_open, round_decided=self.round_decided,
-                           review=self.review, job=self.job, role=role)
+                           review=self.review, job=self.job, role=role, **self.places)
 
 
 def fingerprint() -> tuple:
-    """What a refused request must leave as it was: every event, case, round, review, role and job (one
-    query)."""
+    """What a refused request must leave as it was: every event, case, round, review, role and job, customer,
+    tier, tiering run and decided proposal, visit and lead (one query)."""
     counts = [select(func.count(Event.id)), select(func.max(Event.id)), select(func.count(Case.id)),
               select(func.sum(Case.version)), select(func.count(Round.id)), select(func.sum(Round.version)),
-              select(func.count(Review.id)), select(func.count(RoleAssignment.id)), select(func.count(Job.id))]
+              select(func.count(Review.id)), select(func.count(RoleAssignment.id)), select(func.count(Job.id)),
+              select(func.count(Customer.id)), select(func.sum(Customer.version)),
+              select(func.count(CustomerTier.id)), select(func.count(TieringRun.id)),
+              select(func.sum(TieringRun.version)), select(func.count(TierProposal.decided_by_id)),
+              select(func.count(Visit.id)), select(func.count(Lead.id)), select(func.sum(Lead.version))]
     return tuple(db.session.execute(select(*[q.scalar_subquery() for q in counts])).one())
 
 
