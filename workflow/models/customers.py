@@ -83,6 +83,7 @@ class CustomerTier(db.Model):
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     customer: Mapped[Customer] = relationship(back_populates="tier_history")
+    run: Mapped[TieringRun | None] = relationship()
 
 
 class TieringRun(db.Model):
