@@ -199,7 +199,8 @@ class CustomerPolicy:
             "workload": {"default_area": self.default_area, "areas": [
                 {"id": a.id, "zh": a.zh, "en": a.en, "min": a.min, "max": a.max, "units": list(a.units)}
                 for a in self.areas]} if self.areas else None,
-            "leads": {"classes": [{"id": c.id, "zh": c.zh, "en": c.en, "days": c.days} for c in self.lead_classes],
+            "leads": {"classes": [{"id": c.id, "zh": c.zh, "en": c.en, "days": c.days}
+                                  for c in self.lead_classes],
                       "reassign_role": self.lead_reassign_role} if self.lead_classes else None,
             "holding_levels": None if self.holding_levels is None else list(self.holding_levels),
         }
@@ -254,8 +255,8 @@ def section(v, doc: Any, level_ids: list[str], org_ids: list[str]) -> CustomerPo
         _named(v, item, tp, ("min_score",), ("min_manager_level", "visit_months", "duties"))
         lo = v.number(item["min_score"], f"{tp}.min_score", lo=0, hi=100)
         if tiers and lo >= tiers[-1].min_score:
-            v.fail(f"{tp}.min_score", f"must be below the previous tier's ({tiers[-1].min_score:g}): tiers are "
-                                      "listed best first")
+            v.fail(f"{tp}.min_score",
+                   f"must be below the previous tier's ({tiers[-1].min_score:g}): tiers are listed best first")
         if i == len(raw_tiers) - 1 and lo != 0:
             v.fail(f"{tp}.min_score", "must be 0: the last tier takes every customer the others do not")
         level = item.get("min_manager_level")
@@ -290,7 +291,8 @@ def section(v, doc: Any, level_ids: list[str], org_ids: list[str]) -> CustomerPo
         fp = f"{p}.floors[{i}]"
         v.mapping(item, fp, ("industries", "at_least"))
         for j, ind in enumerate(v.seq(item["industries"], f"{fp}.industries")):
-            v.one_of(ind, f"{fp}.industries[{j}]", industry_ids, "industry (declare it under customers.industries)")
+            v.one_of(ind, f"{fp}.industries[{j}]", industry_ids,
+                     "industry (declare it under customers.industries)")
         v.one_of(item["at_least"], f"{fp}.at_least", tier_ids, "tier")
         floors.append(Floor(tuple(item["industries"]), item["at_least"]))
 
@@ -349,5 +351,5 @@ def section(v, doc: Any, level_ids: list[str], org_ids: list[str]) -> CustomerPo
         for i, level in enumerate(holding):
             v.one_of(level, f"{p}.holding_levels[{i}]", level_ids, "ladder level")
 
-    return CustomerPolicy(tuple(inputs), tuple(industries), tuple(tiers), tuple(terms), tuple(floors), approval,
-                          tuple(areas), default_area, tuple(classes), reassign_role, holding)
+    return CustomerPolicy(tuple(inputs), tuple(industries), tuple(tiers), tuple(terms), tuple(floors),
+                          approval, tuple(areas), default_area, tuple(classes), reassign_role, holding)
