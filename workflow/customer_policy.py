@@ -255,8 +255,8 @@ def section(v, doc: Any, level_ids: list[str], org_ids: list[str]) -> CustomerPo
         _named(v, item, tp, ("min_score",), ("min_manager_level", "visit_months", "duties"))
         lo = v.number(item["min_score"], f"{tp}.min_score", lo=0, hi=100)
         if tiers and lo >= tiers[-1].min_score:
-            v.fail(f"{tp}.min_score",
-                   f"must be below the previous tier's ({tiers[-1].min_score:g}): tiers are listed best first")
+            prev = tiers[-1].min_score
+            v.fail(f"{tp}.min_score", f"must be below the previous tier's ({prev:g}): tiers are listed best first")
         if i == len(raw_tiers) - 1 and lo != 0:
             v.fail(f"{tp}.min_score", "must be 0: the last tier takes every customer the others do not")
         level = item.get("min_manager_level")
