@@ -148,6 +148,26 @@ def level_label(level_id: str | None, pol: Policy | None = None) -> str:
         return level_id
 
 
+def customer_tier_label(tier_id: str | None, cpol=None) -> str:
+    """A customer tier id -> its name in the active policy's customers section (the id when unknown)."""
+    if not tier_id:
+        return "—"
+    pol = active_policy()
+    cpol = cpol or (pol.customers if pol else None)
+    try:
+        return cpol.tier(tier_id).label(lang())
+    except (KeyError, AttributeError):
+        return tier_id
+
+
+def customer_industry_label(industry: str | None, cpol=None) -> str:
+    pol = active_policy()
+    cpol = cpol or (pol.customers if pol else None)
+    if not industry:
+        return "—"
+    return cpol.industry_label(industry, lang()) if cpol else industry
+
+
 def grade_label(grade: str | None, pol: Policy | None = None) -> str:
     """`senior-2` -> 高级客户经理 2档 / Senior Account Manager, tier 2."""
     if not grade:
@@ -313,6 +333,7 @@ def init_app(app) -> None:
         "case_reason": lambda r: label(CASE_REASONS, r), "severity": lambda s: label(SEVERITIES, s),
         "outcome": lambda o: label(OUTCOMES, o), "evaluation_item": lambda i: label(EVALUATION_ITEMS, i),
         "rating": lambda r: label(RATINGS, r), "sanction": lambda s: label(SANCTIONS, s),
+        "customer_tier": customer_tier_label, "customer_industry": customer_industry_label,
     }
     app.jinja_env.filters.update(filters)
 
