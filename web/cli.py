@@ -328,6 +328,9 @@ def run_tick(today: dt.date, say=lambda line: None, complain=lambda line: None) 
             busy.append((case_id, action))
     for case_id, action in busy:
         _tick_job(case_id, action, today, True, say, complain, counts)
+    from . import leads     # the sales leads past their deadline: flagged overdue, owners and managers told
+    flagged, told = leads.run_overdue(today, say)
+    say(f"leads: {flagged} overdue, {told} notified")
     return counts["done"], counts["skipped"], counts["failed"]
 
 
