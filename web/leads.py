@@ -75,7 +75,7 @@ def lead_class_label(class_id: str | None) -> str:
 def _classes() -> list[tuple[str, str]]:
     pol = active_policy()
     cpol = pol.customers if pol else None
-    return [(c.id, f"{c.label(lang())} · {_('%(days)s days', days=c.days)}")
+    return [(c.id, _("%(lead_class)s · %(days)s days", lead_class=c.label(lang()), days=c.days))
             for c in (cpol.lead_classes if cpol else ())]
 
 
