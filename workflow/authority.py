@@ -480,3 +480,34 @@ def can_follow_lead(person: Person, lead, role: str) -> Decision:
     if lead.owner_id == person.id and person.status != "dismissed":
         return Decision(True)
     return can_reassign_lead(person, lead, role)
+
+
+def can_open_lead(person: Person, unit: OrgUnit, role: str) -> Decision:
+    """Open a sales lead at `unit`: a person of that very unit (for themselves), or the sales manager (the
+    policy's customers.leads.reassign_role) or HR over it (for anyone active in its subtree)."""
+    refused = _active(person)
+    if refused:
+        return refused
+    if person.unit_id == unit.id or any(
+            ra.role in (role, "hr") and ra.unit.contains(unit) for ra in person.roles):
+        return Decision(True)
+    return Decision(False, _l("only a person of %(unit)s, or a holder of %(role)s or HR at %(unit)s or above, "
+                              "may open its leads", unit=unit.code, role=term("role", role)))
+
+
+def lead_visible_filter(person: Person):
+    """A WHERE clause on Lead for the leads `person` may see: their own, and those of the units where they
+    hold a viewing role (the sales manager's role is one of them)."""
+    from .models.customers import Lead
+    units = _subtree_units(person, CUSTOMER_VIEWERS)
+    own = Lead.owner_id == person.id
+    if not units:
+        return own
+    if any(u.parent_id is None for u in units):
+        return true()
+    return or_(own, Lead.unit_id.in_(select(OrgUnit.id).where(
+        or_(*[OrgUnit.path.startswith(u.path) for u in units]))))
+
+
+def can_see_lead(person: Person, lead) -> bool:
+    return lead.owner_id == person.id or can_view_customers(person, lead.unit)
