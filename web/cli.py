@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
 from workflow import audit, clock, demo as demo_mod, directory, engine, importing, policy as policy_mod
-from workflow import invariants, jobs, notify, review, ticking
+from workflow import customer_import, invariants, jobs, notify, review, ticking
 from workflow.errors import Conflict, WorkflowError
 from workflow.models import db, Case, OrgUnit, Review
 
@@ -71,7 +71,7 @@ def parse_today(ctx, param, value: str | None) -> dt.date | None:
 
 def init_app(app: Flask) -> None:
     for command in (init_db, import_org, import_scores, set_password, demo, tick, audit_verify, policy_check,
-                    import_absences, annual_review, check_invariants, worker):
+                    import_absences, import_customers, annual_review, check_invariants, worker):
         app.cli.add_command(command)
 
 
@@ -217,6 +217,17 @@ def import_scores(scores: str) -> None:
 def import_absences(absences: str) -> None:
     """Load or update absences (username,start,end,reason) from a CSV or XLSX file (all or nothing)."""
     result = importing.import_absences(absences)
+    db.session.commit()
+    click.echo(result.summary())
+
+
+@click.command("import-customers")
+@click.argument("customers", type=_file)
+@reported
+def import_customers(customers: str) -> None:
+    """Load or update customers (code,name,industry,unit_code,manager,tier,active and the policy's inputs)
+    from a CSV or XLSX file, all or nothing; Chinese headers are read too."""
+    result = customer_import.import_customers(customers, None)
     db.session.commit()
     click.echo(result.summary())
 
