@@ -452,6 +452,15 @@ TOP_KEYS_OPTIONAL = ("exceptional", "scores", "effective", "calendar", "probatio
                      "committee", "customers")
 
 
+def _customer_tier_ids(section: Any) -> list[str] | None:
+    """The tier ids the customers section declares (None without one), for the eligibility rules that name
+    tiers; the section itself is validated later."""
+    if not isinstance(section, dict):
+        return None
+    tiers = section.get("tiers")
+    return [t["id"] for t in tiers if isinstance(t, dict) and "id" in t] if isinstance(tiers, list) else []
+
+
 def from_document(doc: Any, source: str) -> Policy:
     # Imported here: rules imports this module for the Policy type.
     from .rules import RULE_TYPES
@@ -532,7 +541,8 @@ def from_document(doc: Any, source: str) -> Policy:
         params = {k: val for k, val in item.items() if k not in ("rule", "targets")}
         v.mapping(params, p, rtype_spec.required, rtype_spec.optional)
         rtype_spec.validate(v, p, params, {"education": [e["id"] for e in education],
-                                           "org_levels": org_ids, "score_kinds": score_kinds})
+                                           "org_levels": org_ids, "score_kinds": score_kinds,
+                                           "customer_tiers": _customer_tier_ids(doc.get("customers"))})
         targets = None
         if "targets" in item:
             targets = tuple(v.seq(item["targets"], f"{p}.targets"))

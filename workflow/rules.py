@@ -190,6 +190,45 @@ def _no_validation(v, path, params, refs):
     return None
 
 
+def _holds_customers(ctx, p):
+    """包保重要客户: the person holds at least `min` active customers (of the listed tiers, if any)."""
+    from .models.customers import Customer
+    tiers = p.get("tiers")
+    q = select(db.func.count(Customer.id)).where(Customer.manager_id == ctx.person.id, Customer.active.is_(True))
+    if tiers:
+        q = q.where(Customer.tier.in_(tiers))
+    n = db.session.scalar(q) or 0
+    which = f" [{', '.join(tiers)}]" if tiers else ""
+    return f"≥ {p['min']} customers{which}", f"{n} customers", n >= p["min"]
+
+
+def _visit_coverage(ctx, p):
+    """Held customers whose visit is not overdue, in % of those whose tier has a cadence (workflow.portfolios)."""
+    from .portfolios import coverage_of
+    if ctx.policy.customers is None:
+        return f"≥ {p['min']:g}%", "no customers", False
+    _n, coverage = coverage_of(ctx.person, ctx.policy, ctx.as_of)
+    if coverage is None:
+        return f"≥ {p['min']:g}%", "no customers", False
+    return f"≥ {p['min']:g}%", f"{coverage:g}%", coverage >= p["min"]
+
+
+def _validate_holds_customers(v, path, params, refs):
+    tiers = refs.get("customer_tiers")
+    if tiers is None:
+        v.fail(path, "needs the policy's customers section (customer tiers and portfolios)")
+    v.number(params["min"], f"{path}.min", lo=1, hi=100_000, integer=True)
+    if "tiers" in params:
+        for j, t in enumerate(v.seq(params["tiers"], f"{path}.tiers")):
+            v.one_of(t, f"{path}.tiers[{j}]", tiers, "customer tier")
+
+
+def _validate_visit_coverage(v, path, params, refs):
+    if refs.get("customer_tiers") is None:
+        v.fail(path, "needs the policy's customers section (customer tiers and portfolios)")
+    v.number(params["min"], f"{path}.min", lo=0, hi=100)
+
+
 RULE_TYPES: dict[str, RuleType] = {
     "months_at_grade": RuleType(("min",), (), _months_at_grade, _min_number(integer=True)),
     "months_in_post": RuleType(("min",), (), _months_in_post, _min_number(integer=True)),
@@ -199,6 +238,8 @@ RULE_TYPES: dict[str, RuleType] = {
     "skill_test_passed": RuleType((), ("kind",), _skill_test_passed, _validate_kind),
     "latest_score_at_least": RuleType(("kind", "min"), (), _latest_score_at_least, _min_number()),
     "not_in_probation": RuleType((), (), _not_in_probation, _no_validation),
+    "holds_customers": RuleType(("min",), ("tiers",), _holds_customers, _validate_holds_customers),
+    "visit_coverage": RuleType(("min",), (), _visit_coverage, _validate_visit_coverage),
 }
 
 

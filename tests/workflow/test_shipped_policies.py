@@ -24,6 +24,14 @@ def person(username: str) -> Person:
     return db.session.query(Person).filter_by(username=username).one()
 
 
+def hold_important_customer(o, username: str = "emp") -> None:
+    """包保重要客户: Jilin asks an intermediate applying for senior to hold an A1 or A2 customer."""
+    from workflow.models.customers import Customer
+    db.session.add(Customer(code="JL-A1", name="重要客户", unit=o["team"], tier="A1", tier_since=TODAY,
+                            manager=person(username), assigned_on=TODAY))
+    db.session.commit()
+
+
 @pytest.fixture
 def org(app, make_unit, make_person):
     """org(NAME): activates the shipped policy NAME and builds a chain of units, one per org level of the
@@ -138,6 +146,8 @@ def test_each_step_goes_to_the_org_level_of_the_policy(org, make_person, name, g
     make_person("emp", o["team"], grade=grade, performance=90, skill_test=80, grade_since=dt.date(2022, 1, 1),
                 hired_on=dt.date(2020, 1, 1), education="bachelor")
     db.session.commit()
+    if (name, target) == ("mobile_jilin", "senior-1"):
+        hold_important_customer(o)
     case = file("emp", target)
     assert case.eligible and case.routing_reason is None
     assert walk_to_hr(case) == levels
@@ -229,6 +239,7 @@ def test_quzhou_junior_needs_the_trial_passed_and_the_skill_appraisal(org, make_
     ("senior", "intermediate-1", dt.date(2023, 3, 3), "bachelor", 85, ["months_in_post"]),
     ("senior", "intermediate-1", dt.date(2023, 3, 2), "bachelor", 84.9, ["performance_average"]),
     ("senior", "intermediate-1", dt.date(2023, 3, 2), "highschool", 90, ["education_at_least"]),
+    ("senior", "intermediate-1", dt.date(2023, 3, 2), "college", 85, ["holds_customers"]),
 ])
 def test_jilin_thresholds(org, make_person, target, grade, hired_on, education, perf, failing):
     o = org("mobile_jilin")
@@ -236,6 +247,8 @@ def test_jilin_thresholds(org, make_person, target, grade, hired_on, education, 
     make_person("emp", o["team"], grade=grade, hired_on=hired_on, education=education, performance=perf,
                 grade_since=TODAY)
     db.session.commit()
+    if target == "senior" and "holds_customers" not in failing:
+        hold_important_customer(o)
     results = engine.preview_eligibility(person("emp"), target)[2]
     assert [r["rule"] for r in results if not r["passed"]] == failing
     if not failing:
