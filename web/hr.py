@@ -6,7 +6,7 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from workflow import authority, clock, reports
+from workflow import authority, clock, portfolios, reports
 from workflow.machines import RULEBOOKS
 from workflow.models import db, OrgUnit
 
@@ -80,7 +80,7 @@ def pipeline():
     return render_template("hr/pipeline.html", unit=unit, units=units, report=report, levels=levels,
                            states=states, overdue=overdue, late=late, kind=kind, kinds=list(RULEBOOKS),
                            funnel_labels=FUNNEL_LABELS, unit_totals=unit_totals, headcount_rows=headcount_rows,
-                           today=today)
+                           today=today, portfolio=portfolios.dashboard(unit, today))
 
 
 # A chart opened on its own is an SVG document: its drawing is styled by its own <style> (pygal's), and it

@@ -69,6 +69,7 @@ RULES = {
     "education_at_least": _l("Education"), "performance_average": _l("Last year's average performance"),
     "performance_rank": _l("Performance rank"), "skill_test_passed": _l("Latest skill test"),
     "latest_score_at_least": _l("Latest assessment score"), "not_in_probation": _l("Not in probation"),
+    "holds_customers": _l("Customers held"), "visit_coverage": _l("Visit coverage"),
 }
 
 REASONS = {"vacancy": _l("Vacancy"), "self": _l("Own case"), "conflict": _l("Conflict of interest"),
@@ -198,6 +199,8 @@ def education_label(edu: str | None, pol: Policy | None = None) -> str:
 _MONTHS = re.compile(r"(\d+) months")
 _TOP = re.compile(r"top ([\d.]+)%")
 _WORD = re.compile(r"[A-Za-z_]+")
+_CUSTOMERS = re.compile(r"(\d+) customers")
+_TIERS = re.compile(r"\[([^\]]*)\]")
 
 
 def rule_value(text, pol: Policy | None = None) -> str:
@@ -208,6 +211,12 @@ def rule_value(text, pol: Policy | None = None) -> str:
     pol = pol or active_policy()
     text = _MONTHS.sub(lambda m: ngettext("%(num)s month", "%(num)s months", int(m.group(1))), text)
     text = _TOP.sub(lambda m: _("top %(pct)s%%", pct=m.group(1)), text)
+    # The portfolio rules (workflow/rules.py): "≥ 1 customers [A1, A2]", "3 customers", "no customers".
+    text = text.replace("no customers", _("no customers"))
+    text = _CUSTOMERS.sub(lambda m: ngettext("%(num)s customer", "%(num)s customers", int(m.group(1))), text)
+    tiers = {t.id: t.label(lang()) for t in (pol.customers.tiers if pol and pol.customers else ())}
+    text = _TIERS.sub(lambda m: "(" + ", ".join(tiers.get(t.strip(), t.strip()) for t in m.group(1).split(","))
+                      + ")", text)
     words = {"pass": _("pass"), "fail": _("fail"), **{k: str(v) for k, v in STATUSES.items()}}
     edu = {e.id: e.label(lang()) for e in (pol.education if pol else ())}
     return _WORD.sub(lambda m: edu.get(m.group(0)) or words.get(m.group(0), m.group(0)), text)

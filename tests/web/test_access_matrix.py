@@ -36,7 +36,8 @@ def test_every_probe_reaches_its_route(app):
     """Each probe's URL is matched to the rule it is filed under, so the matrix tests what it says."""
     adapter = app.url_map.bind("localhost")
     filled = {"case": 1, "round_open": 1, "round_decided": 2, "review": 1, "job": 1, "role": "self",
-              "customer": 1, "run": 1, "proposal": 1, "lead": 1, "visit": 1, "manager": "emp"}
+              "customer": 1, "run": 1, "proposal": 1, "lead": 1, "visit": 1, "manager": "emp",
+              "pf_customer": 1}
     for (rule, method), entry in MATRIX.items():
         assert entry.probes, (rule, method)
         states = set()
