@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from flask import jsonify, request
-from flask_babel import gettext as _, lazy_gettext as _ll
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -30,20 +30,20 @@ from .views import label, lang
 
 EXPORT_COLUMNS = ("code", "name", "industry", "unit_code", "unit_name", "tier", "tier_since", "tier_score",
                   "manager", "manager_name", "assigned_on", "active")
-HEADERS = {"code": _ll("Customer code"), "name": _ll("Customer name"), "industry": _ll("Industry"),
-           "unit_code": _ll("Unit code"), "unit_name": _ll("Unit name"), "tier": _ll("Customer tier"),
-           "tier_since": _ll("In this tier since"), "tier_score": _ll("Value score"),
-           "manager": _ll("Account manager"), "manager_name": _ll("Manager's name"),
-           "assigned_on": _ll("Held since"), "active": _ll("Active")}
+HEADERS = {"code": _l("Customer code"), "name": _l("Customer name"), "industry": _l("Industry"),
+           "unit_code": _l("Unit code"), "unit_name": _l("Unit name"), "tier": _l("Customer tier"),
+           "tier_since": _l("In this tier since"), "tier_score": _l("Value score"),
+           "manager": _l("Account manager"), "manager_name": _l("Manager's name"),
+           "assigned_on": _l("Held since"), "active": _l("Active")}
 NOTES = {
-    "code": (_ll("The customer's code, unique; re-importing updates the customer with this code."), "C000123"),
-    "name": (_ll("The customer's name."), "杭州某某科技有限公司"),
-    "industry": (_ll("The industry: an id or a name below."), "manufacturing"),
-    "unit_code": (_ll("The code of the unit the customer belongs to; you must be HR there or above."), "HZ1"),
-    "manager": (_ll("The username of the account manager who holds it (包保), or empty; the policy's grade "
+    "code": (_l("The customer's code, unique; re-importing updates the customer with this code."), "C000123"),
+    "name": (_l("The customer's name."), "杭州某某科技有限公司"),
+    "industry": (_l("The industry: an id or a name below."), "manufacturing"),
+    "unit_code": (_l("The code of the unit the customer belongs to; you must be HR there or above."), "HZ1"),
+    "manager": (_l("The username of the account manager who holds it (包保), or empty; the policy's grade "
                     "rule applies."), "liyang"),
-    "tier": (_ll("The customer's tier now (an id or a name below), or empty: a tiering run sets it."), ""),
-    "active": (_ll("1 (default) or 0 for a customer no longer served."), "1"),
+    "tier": (_l("The customer's tier now (an id or a name below), or empty: a tiering run sets it."), ""),
+    "active": (_l("1 (default) or 0 for a customer no longer served."), "1"),
 }
 
 

@@ -21,15 +21,16 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
-from . import authority, customers, engine
+from . import authority, clock, customers, engine
 from .customer_policy import CustomerPolicy
 from .i18n import _l
 from .importing import ImportRefused, Problem, Source, Table, _Checker, read_table
-from .models import db, OrgUnit, Person
-from .models.customers import Customer
+from .models import db, Event, OrgUnit, Person
+from .models.customers import Customer, CustomerTier
 from .policy import Policy
 
 REQUIRED = ("code", "name", "industry", "unit_code")
@@ -228,53 +229,99 @@ def _check_rows(table: Table, pol: Policy, cpol: CustomerPolicy, actor: Person |
 
 
 def load(rows: list[_Row], actor: Person | None, *, policy: Policy | None = None) -> CustomerImportResult:
-    """Write checked rows: new customers inserted together, stored ones updated in place, then the tiers and
-    the holders; every change its event. Flushes; the caller commits."""
+    """Write checked rows: stored customers updated in place, new ones created; the tiers and the holders
+    set; every change its event (customers.record, set_tier, assign, as everywhere). Flushes; the caller
+    commits. The new customers are written in bulk: their ids are taken first (`_new_ids`), so that they
+    reach the database once, whole, with their events and tier history in a statement each."""
     pol = policy if policy is not None else engine.active_policy()[1]
     result = CustomerImportResult()
-    with db.session.no_autoflush:
-        new = []
-        for r in rows:
-            if r.stored is not None:
-                continue
-            v = r.values
-            r.stored = Customer(code=r.code, name=v["name"], industry=v["industry"], unit=r.unit, unit_id=r.unit.id,
-                                inputs=v["inputs"], active=True if v["active"] is None else v["active"], version=0)
-            new.append(r)
-        db.session.add_all([r.stored for r in new])
-    db.session.flush()
-    created = {id(r) for r in new}
-    retiered = [r.stored.id for r in rows if id(r) not in created and r.tier is not None and r.tier != r.stored.tier]
+    stored = [r for r in rows if r.stored is not None]
+    new = [r for r in rows if r.stored is None]
+    retiered = [r.stored.id for r in stored if r.tier is not None and r.tier != r.stored.tier]
     for i in range(0, len(retiered), BLOCK):      # set_tier appends to the history: load it for those it changes
         db.session.scalars(select(Customer).where(Customer.id.in_(retiered[i:i + BLOCK]))
                            .options(selectinload(Customer.tier_history))).all()
     with db.session.no_autoflush:
-        for r in rows:
+        for r in stored:
             c = r.stored
-            if id(r) in created:
-                customers.record(c, "create", actor, data={
-                    "code": c.code, "name": c.name, "industry": c.industry, "unit": r.unit.code,
-                    "inputs": c.inputs, "active": c.active, "source": "import"})
-                result.created += 1
-            else:
-                changes = _update(r)
-                if changes:
-                    customers.record(c, "edit", actor, data={"changes": changes, "source": "import"})
-                moved = bool(changes)
-                if r.tier is not None and r.tier != c.tier:
-                    moved = True
-                if r.manager is not None and r.manager.id != c.manager_id:
-                    moved = True
-                result.updated += moved
-                result.unchanged += not moved
-            if r.tier is not None and r.tier != c.tier:
-                customers.set_tier(c, r.tier, score=None, source="import", actor=actor)
-                result.tiers_set += 1
-            if r.manager is not None and r.manager.id != c.manager_id:
-                customers.assign(c, r.manager, actor, pol=pol, source="import")
-                result.assigned += 1
+            changes = _update(r)
+            if changes:
+                customers.record(c, "edit", actor, data={"changes": changes, "source": "import"})
+            moved = bool(changes) or (r.tier is not None and r.tier != c.tier) or (
+                r.manager is not None and r.manager.id != c.manager_id)
+            result.updated += moved
+            result.unchanged += not moved
+            _tier_and_holder(r, actor, pol, result)
     db.session.flush()
+    if not new:
+        return result
+    now = clock.now()
+    with db.session.no_autoflush:
+        for r, cid in zip(new, _new_ids(len(new))):
+            v = r.values
+            r.stored = c = Customer(
+                id=cid, code=r.code, name=v["name"], industry=v["industry"], unit_id=r.unit.id,
+                inputs=v["inputs"], active=True if v["active"] is None else v["active"], version=0, created_at=now,
+                updated_at=now, tier_history=[])
+            db.session.add(c)
+            customers.record(c, "create", actor, data={
+                "code": c.code, "name": c.name, "industry": c.industry, "unit": r.unit.code, "inputs": c.inputs,
+                "active": c.active, "source": "import"})
+            result.created += 1
+            _tier_and_holder(r, actor, pol, result)
+        # The events and tier rows of the new customers go in one statement each, after the customers.
+        events = [o for o in db.session.new if isinstance(o, Event)]
+        tiers = [t for r in new for t in r.stored.tier_history]
+        for obj in events + tiers:
+            db.session.expunge(obj)
+        for r in new:
+            set_committed_value(r.stored, "tier_history", [])
+    db.session.flush()
+    _insert_all(Event, events)
+    _insert_all(CustomerTier, tiers)
+    for r in new:     # the history as stored, for whoever reads it in this session
+        db.session.expire(r.stored, ["tier_history"])
     return result
+
+
+def _tier_and_holder(r: _Row, actor: Person | None, pol: Policy, result: CustomerImportResult) -> None:
+    c = r.stored
+    if r.tier is not None and r.tier != c.tier:
+        customers.set_tier(c, r.tier, score=None, source="import", actor=actor)
+        result.tiers_set += 1
+    if r.manager is not None and r.manager.id != c.manager_id:
+        customers.assign(c, r.manager, actor, pol=pol, source="import")
+        result.assigned += 1
+
+
+def _new_ids(n: int) -> list[int]:
+    """`n` ids for new customers: from the sequence on PostgreSQL; on SQLite the next ones after the
+    largest (the import's transaction holds the database's write lock from its first write on, and a
+    concurrent import that took them first makes ours fail whole on the unique key: 409, nothing written)."""
+    if db.engine.dialect.name == "postgresql":
+        return list(db.session.scalars(text(
+            "SELECT nextval(pg_get_serial_sequence('customers', 'id')) FROM generate_series(1, :n)"), {"n": n}))
+    top = db.session.scalar(select(func.max(Customer.id))) or 0
+    return list(range(top + 1, top + n + 1))
+
+
+def _insert_all(model, objects: list) -> None:
+    """Insert pending-to-be objects (expunged) as rows, in one statement: their set columns, id left out."""
+    if not objects:
+        return
+    columns = [c.key for c in model.__table__.columns if c.key != "id"]
+    rows = [{k: v for k, v in ((k, obj.__dict__.get(k, _UNSET)) for k in columns) if v is not _UNSET}
+            for obj in objects]
+    if model is CustomerTier:         # the customer, by its relationship until now
+        for row, obj in zip(rows, objects):
+            row["customer_id"] = obj.customer.id
+    keys = set(rows[0])
+    if any(set(row) != keys for row in rows):
+        raise AssertionError(f"{model.__name__} rows of different shapes")
+    db.session.execute(insert(model.__table__), rows)
+
+
+_UNSET = object()
 
 
 def _update(r: _Row) -> dict[str, Any]:

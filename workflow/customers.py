@@ -385,7 +385,7 @@ def customer_query(viewer: Person, filters: Filters | None = None):
     if f.active is not None:
         q = q.where(Customer.active.is_(f.active))
     if f.q:
-        q = q.where(or_(Customer.code.contains(f.q, autoescape=True), Customer.name.contains(f.q, autoescape=True)))
+        q = q.where(or_(Customer.code.icontains(f.q, autoescape=True), Customer.name.icontains(f.q, autoescape=True)))
     if f.unassigned:
         q = q.where(Customer.manager_id.is_(None))
     return q

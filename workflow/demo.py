@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
-from . import clock, engine, importing, policy as policy_mod
+from . import clock, customer_import, customers, engine, importing, policy as policy_mod
 from .errors import Refused
 from .models import db, Case, OrgUnit, Person, Setting
+from .models.customers import Customer
 
 DEMO_KEY = "demo_loaded"
 PASSWORD = "demo123"
@@ -215,7 +216,7 @@ def _summary() -> str:
     states = db.session.execute(select(Case.state, func.count()).group_by(Case.state)
                                 .order_by(Case.state)).all()
     return (f"{count(OrgUnit)} units, {count(Person)} people, {count(Case)} cases "
-            f"({', '.join(f'{s} {n}' for s, n in states)})")
+            f"({', '.join(f'{s} {n}' for s, n in states)}), {count(Customer)} customers")
 
 
 # --- loading -----------------------------------------------------------------------------------------
@@ -250,6 +251,7 @@ def _load(today: dt.date) -> None:
         person.password_hash = shared
     importing.import_scores(_csv(["username", "period", "kind", "value"], _score_rows(today)), policy=pol)
     _cases(today)
+    _customers(today)
 
 
 def _score_rows(today: dt.date) -> list[list[str]]:
@@ -333,3 +335,73 @@ def _cases(today: dt.date) -> None:
 
     # A principal tier: qualified at the region.
     file("sunhao", "principal-2", "分管行业客户存款规模增长30%，申请晋升资深客户经理二档。")
+
+
+# --- customers -----------------------------------------------------------------------------------------
+
+CUSTOMERS_PER_TEAM = 50
+TEAMS = [code for code, _, level, _ in UNITS if level == "team"]
+CITIES = {"HZ": "杭州", "NB": "宁波", "BJ": "北京", "TJ": "天津"}
+WORDS = ("华信", "远航", "金桥", "东方", "恒通", "新锐", "瑞丰", "博雅", "天成", "宏达", "安泰", "嘉禾", "永盛",
+         "中和", "启明", "万通", "鼎盛", "明远", "卓越", "海纳", "同创", "汇智", "信达", "润泽", "光华")
+# industry: (share, name endings)
+INDUSTRIES = {
+    "government": (6, ("市财政局", "区人民政府", "市税务局", "市教育局", "区卫生健康委员会")),
+    "state_owned": (8, ("城建集团有限公司", "交通投资集团有限公司", "能源有限公司", "水务集团有限公司")),
+    "finance": (8, ("证券营业部", "保险分公司", "融资租赁有限公司")),
+    "manufacturing": (30, ("机械制造有限公司", "电子科技有限公司", "新材料股份有限公司", "汽车零部件有限公司")),
+    "trade": (25, ("商贸有限公司", "进出口有限公司", "供应链管理有限公司")),
+    "services": (18, ("物业服务有限公司", "酒店管理有限公司", "信息技术服务有限公司", "物流有限公司")),
+    "other": (5, ("农业发展有限公司", "文化传媒有限公司")),
+}
+
+
+def _customer_rows(rng: random.Random) -> list[list[str]]:
+    """CUSTOMERS_PER_TEAM customers per team, sized so that the value score spreads them over the tiers
+    (about one in eight important, a third core, the rest ordinary)."""
+    ids = list(INDUSTRIES)
+    weights = [INDUSTRIES[i][0] for i in ids]
+    rows = []
+    for team in TEAMS:
+        city = CITIES[team[:2]]
+        for n in range(1, CUSTOMERS_PER_TEAM + 1):
+            industry = rng.choices(ids, weights)[0]
+            draw = rng.random()
+            size = rng.uniform(0.74, 1.0) if draw < 0.12 else rng.uniform(0.44, 0.68) if draw < 0.45 \
+                else rng.uniform(0.03, 0.36)
+            vary = lambda lo, hi: size * rng.uniform(lo, hi)   # noqa: E731
+            name = f"{city}{rng.choice(WORDS)}{rng.choice(INDUSTRIES[industry][1])}"
+            rows.append([f"KH-{team}-{n:03d}", name, industry, team,
+                         f"{100 * vary(0.8, 1.2):.1f}", f"{20 * vary(0.6, 1.3):.1f}",
+                         str(int(2000 * vary(0.7, 1.3))), str(round(10 * vary(0.7, 1.2))),
+                         str(min(100, int(55 + 45 * size + rng.uniform(-5, 5))))])
+    return rows
+
+
+def _customers(today: dt.date) -> None:
+    """About 400 customers of the team units, loaded through the customers' import, tiered by their value
+    score (set_tier, source "import", a quarter ago) and most of them held by a manager of their team whom
+    the policy's grade rule allows; some wait for a holder, two released by hand. Other areas extend the
+    demo's customers from here (visits, leads)."""
+    pol = engine.active_policy()[1]
+    cpol = pol.customers
+    rng = random.Random("customers")
+    header = ["code", "name", "industry", "unit_code", *cpol.input_ids]
+    customer_import.import_customers(_csv(header, _customer_rows(rng)), None, policy=pol)
+    managers: dict[int, list[Person]] = {}
+    for person in db.session.scalars(select(Person).where(Person.level.is_not(None))):
+        if person.status == "active":
+            managers.setdefault(person.unit_id, []).append(person)
+    since = today - dt.timedelta(days=90)
+    held = []
+    for c in db.session.scalars(select(Customer).order_by(Customer.code)):
+        tier, score, _ = cpol.classify(c.industry, c.inputs)
+        customers.set_tier(c, tier, score=score, source="import", actor=None, effective_on=since)
+        allowed = [m for m in managers.get(c.unit_id, []) if customers.holder_problem(pol, m, tier) is None]
+        if allowed and rng.random() < 0.85:
+            customers.assign(c, rng.choice(allowed), None, pol=pol, today=since + dt.timedelta(days=7),
+                             source="import")
+            held.append(c)
+    for c in held[5:7]:
+        customers.release(c, None, reason="manual", comment="客户经理调整分工，待重新包保。")
+    db.session.flush()

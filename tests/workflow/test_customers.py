@@ -245,3 +245,21 @@ def test_an_import_outside_ones_units_is_refused_for_those_rows(bank):
     assert [(pr.line, pr.column) for pr in exc.value.problems] == [(2, "unit_code")]
     # the command line (no actor) imports anywhere
     assert customer_import.import_customers(io.BytesIO(csv("K1,甲公司,trade,T4,,,,,")), None).created == 1
+
+
+# --- the demo ----------------------------------------------------------------------------------------
+
+def test_the_demo_spreads_its_customers_over_the_tiers_under_the_grade_rule(app):
+    from workflow import demo, engine
+    demo.load()
+    db.session.commit()
+    pol = engine.active_policy()[1]
+    rows = db.session.scalars(select(Customer)).all()
+    by_tier = {t: sum(1 for c in rows if c.tier == t) for t in pol.customers.tier_ids}
+    assert len(rows) == 400 and all(n >= 30 for n in by_tier.values()), by_tier
+    assert not [c for c in rows if c.industry in ("government", "state_owned") and c.tier == "ordinary"]
+    held = [c for c in rows if c.manager is not None]
+    assert 250 < len(held) < 380 and all(customers.holder_problem(pol, c.manager, c.tier) is None for c in held)
+    assert all(c.manager.unit_id == c.unit_id for c in held)
+    assert sum(1 for c in rows if c.released_from is not None) == 2
+    assert audit.verify().ok
