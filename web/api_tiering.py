@@ -20,13 +20,13 @@ from sqlalchemy.orm.exc import StaleDataError
 from workflow import authority, tiering
 from workflow.errors import Conflict, Invalid, NotFound, WorkflowError
 from workflow.models import db, Event, OrgUnit, Person
-from workflow.models.customers import PROPOSAL_STATES, RUN_STATES, Customer, TieringRun, TierProposal
+from workflow.models.customers import PROPOSAL_STATES, RUN_STATES, TieringRun, TierProposal
 
 from .api import body, bp, paginate, unit_by_code, unit_in_body
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False,
-         "": False}
+FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,
+         "off": False, "": False}
 
 
 def approval_role() -> str | None:
@@ -54,7 +54,8 @@ def load_visible_run(run_id: int, viewer: Person, lock: bool = False) -> Tiering
 
 
 def load_proposal(run: TieringRun, proposal_id: int) -> TierProposal:
-    p = db.session.scalar(select(TierProposal).where(TierProposal.id == proposal_id, TierProposal.run_id == run.id)
+    p = db.session.scalar(select(TierProposal)
+                          .where(TierProposal.id == proposal_id, TierProposal.run_id == run.id)
                           .options(joinedload(TierProposal.customer), joinedload(TierProposal.step_unit))
                           .execution_options(populate_existing=True))
     if p is None:
@@ -80,7 +81,8 @@ def run_json(run: TieringRun, detail: bool = False) -> dict[str, Any]:
 
 
 def events_of(run: TieringRun) -> list[Event]:
-    return list(db.session.scalars(select(Event).where(Event.chain == f"tiering:{run.id}").order_by(Event.seq)))
+    return list(db.session.scalars(select(Event).where(Event.chain == f"tiering:{run.id}")
+                                   .order_by(Event.seq)))
 
 
 def proposal_json(p: TierProposal) -> dict[str, Any]:
@@ -89,7 +91,8 @@ def proposal_json(p: TierProposal) -> dict[str, Any]:
             "breakdown": p.breakdown or {}, "state": p.state,
             "step_unit": p.step_unit.code if p.step_unit is not None else None,
             "decided_by": p.decided_by.username if p.decided_by is not None else None,
-            "decided_at": p.decided_at.isoformat() + "Z" if p.decided_at else None, "comment": p.comment or ""}
+            "decided_at": p.decided_at.isoformat() + "Z" if p.decided_at else None,
+            "comment": p.comment or ""}
 
 
 def proposal_query(run: TieringRun, args: Mapping[str, str]):
@@ -195,7 +198,8 @@ def decide_tier_proposals(run_id: int):
     run = load_visible_run(run_id, current_user, lock=True)
     ids = data.get("proposals")
     if ids is not None and not isinstance(ids, list):
-        raise Invalid("proposals must be a list of proposal ids (or absent: all you may decide)", field="proposals")
+        raise Invalid("proposals must be a list of proposal ids (or absent: all you may decide)",
+                      field="proposals")
     results = _commit_or_conflict(lambda: tiering.decide_many(current_user, run, ids, data.get("decision"),
                                                               data.get("comment"), data.get("version")))
     return jsonify({"results": results, "run": run_json(run)})
@@ -213,7 +217,8 @@ def determine_tiering_run(run_id: int):
 def cancel_tiering_run(run_id: int):
     data = body()
     run = _commit_or_conflict(lambda: tiering.cancel(
-        current_user, load_visible_run(run_id, current_user, lock=True), data.get("comment"), data.get("version")))
+        current_user, load_visible_run(run_id, current_user, lock=True), data.get("comment"),
+        data.get("version")))
     return jsonify(run_json(run))
 
 
@@ -246,8 +251,9 @@ def workbook(run: TieringRun, query, headers=HEADERS, tier_label=lambda t: t or 
     for p in db.session.scalars(query).unique():
         floor = (p.breakdown or {}).get("floor")
         points = {t["input"]: t["points"] for t in (p.breakdown or {}).get("terms", [])}
-        ws.append([p.customer.code, p.customer.name, units.get(p.customer.unit_id, ""), p.customer.industry or "",
-                   tier_label(p.current_tier), tier_label(p.proposed_tier), p.score,
+        ws.append([p.customer.code, p.customer.name, units.get(p.customer.unit_id, ""),
+                   p.customer.industry or "", tier_label(p.current_tier), tier_label(p.proposed_tier),
+                   p.score,
                    tier_label(floor["at_least"]) if floor else "", state_label(p.state),
                    p.step_unit.code if p.step_unit else "", p.decided_by.username if p.decided_by else "",
                    p.comment or ""] + [points.get(t.input) for t in cpol.score])
@@ -280,9 +286,10 @@ def openapi_paths() -> dict[str, Any]:
     return {
         "/tiering-runs": {
             "get": operation("listTieringRuns", "The customer tiering runs the caller may see",
-                             {200: json_answer("A page of runs.", ref("TieringRunPage"))}, [400, 404], tags=tags,
-                             params=[query("state", "review, effective or cancelled",
-                                           {"type": "string", "enum": ["", *RUN_STATES]}), UNIT_FILTER, *PAGING]),
+                             {200: json_answer("A page of runs.", ref("TieringRunPage"))}, [400, 404],
+                             tags=tags, params=[query("state", "review, effective or cancelled",
+                                                      {"type": "string", "enum": ["", *RUN_STATES]}),
+                                                UNIT_FILTER, *PAGING]),
             "post": operation("startTieringRun", "Start a tiering run of a unit's customers (HR at the unit)",
                               {201: json_answer("The run with its counts.", ref("TieringRun"))},
                               [403, 404, 409, 422], tags=tags, body="NewTieringRun",
@@ -300,16 +307,17 @@ def openapi_paths() -> dict[str, Any]:
             "getTierProposalsXlsx", "The run's proposals (filtered as the list) as a spreadsheet",
             {200: XLSX_ANSWER}, [404], tags=tags, params=[run_id, *filters])},
         "/tiering-runs/{run_id}/proposals/{proposal_id}/approve": decision(
-            "approveTierProposal", "Approve a pending change of tier (the policy's approval role at its step unit)"),
+            "approveTierProposal",
+            "Approve a pending change of tier (the policy's approval role at its step unit)"),
         "/tiering-runs/{run_id}/proposals/{proposal_id}/reject": decision(
             "rejectTierProposal", "Reject a pending change of tier, with a comment"),
         "/tiering-runs/{run_id}/decisions": {"post": operation(
             "decideTierProposals", "Approve or reject several pending proposals at once",
             {200: json_answer("One result per proposal.", ref("TierDecisions"))}, [403, 404, 409, 422],
             tags=tags, params=[run_id], body="TierBulkDecision",
-            description="`proposals` absent: every pending proposal the caller may decide. Nothing is refused "
-                        "silently: each proposal asked for has a result (approved, rejected, not_found, "
-                        "conflict, forbidden) with the reason.")},
+            description="`proposals` absent: every pending proposal the caller may decide. Nothing is "
+                        "refused silently: each proposal asked for has a result (approved, rejected, "
+                        "not_found, conflict, forbidden) with the reason.")},
         "/tiering-runs/{run_id}/determine": {"post": operation(
             "determineTieringRun", "Apply the run's changes of tier (HR; none pending)",
             {200: json_answer("The effective run.", ref("TieringRun"))}, [403, 404, 409, 422], tags=tags,
@@ -329,10 +337,12 @@ def openapi_schemas() -> dict[str, Any]:
         "counts": {"type": "object", "description": "`customers`; `states` (proposals by state); `matrix` "
                                                     "{from tier: {to tier: n}} (\"\" for not yet tiered); "
                                                     "`determined` once effective"},
-        "policy_version": obj({"label": STRING, "hash": STRING}), "created_by": STRING, "created_at": DATETIME,
+        "policy_version": obj({"label": STRING, "hash": STRING}), "created_by": STRING,
+        "created_at": DATETIME,
         "determined_at": nullable(DATETIME), "effective_on": nullable(DATE)})
-    event = obj({"seq": INTEGER, "action": STRING, "from_state": nullable(STRING), "to_state": nullable(STRING),
-                 "actor": STRING, "at": DATETIME, "comment": STRING, "data": {"type": "object"}})
+    event = obj({"seq": INTEGER, "action": STRING, "from_state": nullable(STRING),
+                 "to_state": nullable(STRING), "actor": STRING, "at": DATETIME, "comment": STRING,
+                 "data": {"type": "object"}})
     proposal = obj({
         "id": INTEGER, "customer": obj({"id": INTEGER, "code": STRING, "name": STRING}),
         "current_tier": nullable(STRING), "proposed_tier": STRING, "score": NUMBER,
@@ -360,8 +370,9 @@ def openapi_bodies() -> dict[str, Any]:
     version = {"type": "integer", "description": "the run version the caller saw"}
     comment = {"type": "string", "maxLength": 2000}
     return {
-        "NewTieringRun": obj({"unit": STRING, "period": {"type": "string", "maxLength": 20,
-                                                         "examples": ["2026-H1"]}}, required=["unit", "period"]),
+        "NewTieringRun": obj({"unit": STRING,
+                              "period": {"type": "string", "maxLength": 20, "examples": ["2026-H1"]}},
+                             required=["unit", "period"]),
         "TierDecision": obj({"comment": {**comment, "description": "required to reject"}, "version": version},
                             required=[]),
         "TierBulkDecision": obj({"decision": {"type": "string", "enum": ["approve", "reject"]},

@@ -33,8 +33,8 @@ VIEWER_ROLES = ("hr", "approver", "admin")
 
 RUN_STATES = {"review": _l("In review"), "effective": _l("Effective"), "cancelled": _l("Cancelled")}
 RUN_COLOURS = {"review": "primary", "effective": "success", "cancelled": "secondary"}
-STATES = {"unchanged": _l("Unchanged"), "auto": _l("Changes without approval"), "pending": _l("Awaiting approval"),
-          "approved": _l("Approved"), "rejected": _l("Rejected")}
+STATES = {"unchanged": _l("Unchanged"), "auto": _l("Changes without approval"),
+          "pending": _l("Awaiting approval"), "approved": _l("Approved"), "rejected": _l("Rejected")}
 STATE_COLOURS = {"unchanged": "light", "auto": "info", "pending": "warning", "approved": "success",
                  "rejected": "danger"}
 EVENTS = {"create": _l("Run started"), "approve_tier": _l("Change of tier approved"),
@@ -59,8 +59,9 @@ class DecisionForm(FlaskForm):
 
 
 class BulkDecisionForm(FlaskForm):
-    decision = SelectField(_l("Decision"), choices=[SelectChoice("approve", _l("Approve")), SelectChoice("reject", _l("Reject"))],
-                           validators=[DataRequired()])
+    decision = SelectField(_l("Decision"), validators=[DataRequired()],
+                           choices=[SelectChoice("approve", _l("Approve")),
+                                    SelectChoice("reject", _l("Reject"))])
     comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=2000)],
                             description=_l("Needed to reject."))
     version = HiddenField()
@@ -185,8 +186,8 @@ def new():
         except WorkflowError as exc:
             status, alert = exc.status, _reason(exc)
         else:
-            flash(_("Tiering run %(id)s started: %(n)s customer(s).", id=run.id, n=run.counts.get("customers", 0)),
-                  "success")
+            flash(_("Tiering run %(id)s started: %(n)s customer(s).", id=run.id,
+                    n=run.counts.get("customers", 0)), "success")
             return redirect(url_for("tiering.detail", run_id=run.id))
     elif request.method == "POST":
         status = 400
@@ -208,10 +209,11 @@ def render_detail(run: TieringRun, alert=None, status: int = 200, results=None):
     events = events_of(run)
     names = {p.username: p.name for p in db.session.scalars(
         select(Person).where(Person.username.in_({ev.actor for ev in events})))}
-    step_units = list(db.session.scalars(select(OrgUnit).where(OrgUnit.id.in_(
-        select(TierProposal.step_unit_id).where(TierProposal.run_id == run.id).distinct())).order_by(OrgUnit.code)))
+    steps = select(TierProposal.step_unit_id).where(TierProposal.run_id == run.id).distinct()
+    step_units = list(db.session.scalars(select(OrgUnit).where(OrgUnit.id.in_(steps)).order_by(OrgUnit.code)))
     matrix = (run.counts or {}).get("matrix", {})
-    froms = [t for t in (*cpol.tier_ids, "") if t in matrix] + [t for t in matrix if t not in (*cpol.tier_ids, "")]
+    known = (*cpol.tier_ids, "")
+    froms = [t for t in known if t in matrix] + [t for t in matrix if t not in known]
     filters = {k: args.get(k, "") for k in ("state", "tier", "changed", "step_unit")}
     return render_template(
         "tiering/detail.html", run=run, cpol=cpol, page=page, decidable=decidable, events=events, names=names,
@@ -252,8 +254,9 @@ def decide(run_id: int, proposal_id: int, decision: str):
         _commit(lambda: tiering.decide(current_user, proposal, decision, form.comment.data, version))
     except WorkflowError as exc:
         return render_detail(_run_or_404(run_id), alert=_reason(exc), status=exc.status)
-    flash(_("Change of tier approved for %(code)s.", code=proposal.customer.code) if decision == "approve" else
-          _("Change of tier rejected for %(code)s.", code=proposal.customer.code), "success")
+    code = proposal.customer.code
+    flash(_("Change of tier approved for %(code)s.", code=code) if decision == "approve" else
+          _("Change of tier rejected for %(code)s.", code=code), "success")
     return _redirect_back(run)
 
 
@@ -272,8 +275,9 @@ def decide_many(run_id: int):
                              status=400)
     version = _version(form.version.data) if form.version.data else None
     try:
-        results = _commit(lambda: tiering.decide_many(current_user, run, None if request.form.get("scope") == "all"
-                                                      else ids, form.decision.data, form.comment.data, version))
+        asked = None if request.form.get("scope") == "all" else ids
+        results = _commit(lambda: tiering.decide_many(current_user, run, asked, form.decision.data,
+                                                      form.comment.data, version))
     except WorkflowError as exc:
         return render_detail(_run_or_404(run_id), alert=_reason(exc), status=exc.status)
     done = sum(1 for r in results if r["result"] in ("approved", "rejected"))

@@ -79,7 +79,8 @@ MATRIX: dict = {
         Probe(API, _api(200)), Probe("/api/v1/tiering-runs/999999", codes(404, anonymous=401))),
     ("/api/v1/tiering-runs/<int:run_id>/proposals", "GET"): entry(
         Probe(API + "/proposals", _api(200)), Probe(API + "/proposals?state=nothing", _api(400))),
-    ("/api/v1/tiering-runs/<int:run_id>/proposals.xlsx", "GET"): entry(Probe(API + "/proposals.xlsx", _api(200))),
+    ("/api/v1/tiering-runs/<int:run_id>/proposals.xlsx", "GET"): entry(
+        Probe(API + "/proposals.xlsx", _api(200))),
     ("/api/v1/tiering-runs/<int:run_id>/proposals/<int:proposal_id>/approve", "POST"): entry(
         Probe(API + "/proposals/{proposal}/approve", {**_api(403), "approver_in": 409}, {"version": 0})),
     ("/api/v1/tiering-runs/<int:run_id>/proposals/<int:proposal_id>/reject", "POST"): entry(

@@ -1,7 +1,6 @@
 """Customer tiering runs (客户分级): classification and floors, proposals that need approval and where, who
 decides them, determining (history, events, notifications), concurrency and the run's audit chain. The
 engine, as the named people, committing each step."""
-import datetime as dt
 
 import pytest
 from sqlalchemy import func, select
@@ -23,7 +22,7 @@ def customers(bank):
     """T1/T2 (branch B1), T4 (branch B3): one of each kind of proposal."""
     made = {
         "up": add_customer("C-UP", "T1", "ordinary", IMPORTANT, manager="emp"),      # pending at B1
-        "down": add_customer("C-DOWN", "T2", "important", CORE),                      # pending at B1 (out of it)
+        "down": add_customer("C-DOWN", "T2", "important", CORE),                      # pending: leaving
         "auto": add_customer("C-AUTO", "T1", "ordinary", CORE, manager="emp2"),       # auto
         "same": add_customer("C-SAME", "T2", "core", CORE),                           # unchanged
         "gov": add_customer("C-GOV", "T1", None, ORDINARY, industry="government"),    # floor: auto to core
@@ -47,16 +46,24 @@ def bank_unit(code):
 
 
 def proposals(run):
-    return {p.customer.code: p for p in db.session.scalars(select(TierProposal).where(TierProposal.run_id == run.id))}
+    rows = db.session.scalars(select(TierProposal).where(TierProposal.run_id == run.id))
+    return {p.customer.code: p for p in rows}
+
+
+def last_event(run):
+    return db.session.scalars(select(Event).where(Event.chain == f"tiering:{run.id}")
+                              .order_by(Event.seq)).all()[-1]
 
 
 def test_classification_scores_floors_and_states(customers):
     run = start()
     got = proposals(run)
     assert set(got) == {"C-UP", "C-DOWN", "C-AUTO", "C-SAME", "C-GOV"}     # B1's active customers only
-    assert (got["C-UP"].proposed_tier, got["C-UP"].score, got["C-UP"].state) == ("important", 100.0, "pending")
+    up = got["C-UP"]
+    assert (up.proposed_tier, up.score, up.state) == ("important", 100.0, "pending")
     assert (got["C-DOWN"].proposed_tier, got["C-DOWN"].state) == ("core", "pending")
-    assert (got["C-AUTO"].proposed_tier, got["C-AUTO"].state, got["C-AUTO"].step_unit_id) == ("core", "auto", None)
+    auto = got["C-AUTO"]
+    assert (auto.proposed_tier, auto.state, auto.step_unit_id) == ("core", "auto", None)
     assert got["C-SAME"].state == "unchanged"
     gov = got["C-GOV"]
     assert (gov.current_tier, gov.proposed_tier, gov.score, gov.state) == (None, "core", 0.0, "auto")
@@ -76,7 +83,8 @@ def test_step_unit_at_the_branch_and_the_approvers_told_once_per_step_unit(custo
     got = proposals(run)
     assert got["C-FAR"].step_unit.code == "B3" and got["C-UP"].step_unit.code == "B1"
     told = db.session.execute(select(Person.username, Notification.params).join(
-        Notification, Notification.recipient_id == Person.id).where(Notification.kind == "tier_approval")).all()
+        Notification, Notification.recipient_id == Person.id)
+        .where(Notification.kind == "tier_approval")).all()
     # appr_b1 holds approver at B1; nobody at B3, so the nearest above: appr_r2? none — appr_hq at HQ.
     by = {u: p for u, p in told}
     assert by["appr_b1"]["count"] == 2 and by["appr_b1"]["unit"] == "B1"
@@ -118,7 +126,7 @@ def test_who_decides_and_a_rejection_needs_a_comment(customers):
     auto = proposals(run)["C-AUTO"]
     with pytest.raises(Conflict):
         tiering.decide(person("appr_b1"), auto, "approve")
-    ev = db.session.scalars(select(Event).where(Event.chain == f"tiering:{run.id}").order_by(Event.seq)).all()[-1]
+    ev = last_event(run)
     assert (ev.action, ev.from_state, ev.to_state) == ("approve_tier", "review", "review")
     assert ev.data == {"proposal": up.id, "customer": "C-UP", "from": "ordinary", "to": "important"}
     assert run.counts["states"]["pending"] == 1 and run.counts["states"]["approved"] == 1
@@ -171,12 +179,13 @@ def test_determine_refused_while_pending_then_applies(customers):
     assert c["down"].tier == "important" and c["auto"].tier == "important" and c["gov"].tier == "core"
     assert c["same"].tier_score == proposals(run)["C-SAME"].score
     assert run.state == "effective" and run.effective_on == clock.today()
-    assert run.counts["determined"] == {"changed": 2, "stale": 1, "inactive": 0, "refreshed": 1, "grade_rule": 1}
+    assert run.counts["determined"] == {"changed": 2, "stale": 1, "inactive": 0, "refreshed": 1,
+                                        "grade_rule": 1}
     hist = db.session.scalars(select(CustomerTier).where(CustomerTier.run_id == run.id)).all()
     assert {(h.customer.code, h.from_tier, h.to_tier, h.source) for h in hist} == {
         ("C-UP", "ordinary", "important", "tiering"), ("C-GOV", None, "core", "tiering")}
     assert db.session.scalar(select(Event).where(Event.chain == f"customer:{c['up'].id}")).action == "tier"
-    last = db.session.scalars(select(Event).where(Event.chain == f"tiering:{run.id}").order_by(Event.seq)).all()[-1]
+    last = last_event(run)
     assert (last.action, last.from_state, last.to_state) == ("determine", "review", "effective")
     told = db.session.scalars(select(Notification).where(Notification.kind == "tier_changed")).all()
     assert len(told) == 1 and told[0].recipient.username == "emp"       # C-GOV is held by nobody
@@ -210,7 +219,8 @@ def test_cancel(customers):
 def test_a_lost_race_on_the_run_is_a_conflict(customers):
     run = start()
     got = proposals(run)
-    db.session.execute(TieringRun.__table__.update().where(TieringRun.id == run.id).values(version=run.version + 5))
+    db.session.execute(TieringRun.__table__.update().where(TieringRun.id == run.id)
+                       .values(version=run.version + 5))
     with pytest.raises(Conflict):
         tiering.decide(person("appr_b1"), got["C-UP"], "approve")
     db.session.rollback()
