@@ -153,7 +153,8 @@ def test_the_pages_are_chinese_in_zh_cn(customers, page, api, app):
     up, down = pending_ids(rid)
     hr, appr = page("hr_b1", "zh_CN"), page("appr_b1", "zh_CN")
     shown = {"list": hr.get("/tiering/"), "new": hr.get("/tiering/new"), "run": hr.get(f"/tiering/{rid}"),
-             "pending": appr.get("/tiering/pending"), "run as approver": appr.get(f"/tiering/{rid}?changed=1"),
+             "pending": appr.get("/tiering/pending"),
+             "run as approver": appr.get(f"/tiering/{rid}?changed=1"),
              "refused": appr.post(f"/tiering/{rid}/proposals/{down}/reject", {"comment": ""}),
              "bulk": appr.post(f"/tiering/{rid}/decisions", {"decision": "approve", "proposals": [str(up)]})}
     patterns = {frag: word(frag) for frag in english_fragments()}
