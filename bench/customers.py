@@ -45,7 +45,8 @@ def customer_rows(n: int, managers: list[dict], rng: random.Random) -> list[list
         holder, tier = "", ""
         if i % 2 == 0:
             holder = m["username"]
-            tier = {"senior": "important", "principal": "important", "manager": "core"}.get(m["level"], "ordinary")
+            tier = {"senior": "important", "principal": "important", "manager": "core"}.get(
+                m["level"], "ordinary")
         rows.append([f"C{i:07d}", f"客户{i}有限公司", rng.choice(INDUSTRIES), m["unit"], holder, tier,
                      str(rng.randint(0, 150)), str(rng.randint(0, 30)), str(rng.randint(1, 5000)),
                      str(rng.randint(0, 12)), str(rng.randint(40, 100))])
@@ -58,8 +59,8 @@ def fill(app, managers: list[dict]) -> None:
     with app.app_context():
         ids = insert_tree()
         db.session.execute(insert(Person), [
-            {**{k: v for k, v in m.items() if k != "unit"}, "unit_id": ids[m["unit"]], "session_generation": 0,
-             "audit_version": 0} for m in managers] + [
+            {**{k: v for k, v in m.items() if k != "unit"}, "unit_id": ids[m["unit"]],
+             "session_generation": 0, "audit_version": 0} for m in managers] + [
             {"username": "bench_hr", "name": "HR", "unit_id": ids["HQ"], "status": "active",
              "session_generation": 0, "audit_version": 0}])
         hr = db.session.scalar(select(Person.id).where(Person.username == "bench_hr"))
@@ -131,8 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"customer import, {args.rows} rows ({out['file_kb']} KB XLSX) on {args.db}: median {median:.2f} s "
-              f"of {args.repeat} ({', '.join(f'{s:.2f}' for s in out['runs_s'])}), {out['rows_per_s']} rows/s, "
+        runs_s = ", ".join(f"{s:.2f}" for s in out["runs_s"])
+        print(f"customer import, {args.rows} rows ({out['file_kb']} KB XLSX) on {args.db}: "
+              f"median {median:.2f} s of {args.repeat} ({runs_s}), {out['rows_per_s']} rows/s, "
               f"peak memory {out['peak_mb'] if out['peak_mb'] is not None else '?'} MB; {runs[-1]['counts']}")
     return 0
 

@@ -76,8 +76,9 @@ def workbook(args, viewer: Person):
         for c, unit_code, unit_name, username, manager_name in db.session.execute(
                 q.execution_options(yield_per=exporting.BATCH)):
             yield [c.code, c.name, cpol.industry_label(c.industry, language), unit_code, unit_name,
-                   tiers.get(c.tier, c.tier or ""), c.tier_since, c.tier_score, username or "", manager_name or "",
-                   c.assigned_on, yes if c.active else no] + [(c.inputs or {}).get(i) for i in cpol.input_ids]
+                   tiers.get(c.tier, c.tier or ""), c.tier_since, c.tier_score, username or "",
+                   manager_name or "", c.assigned_on, yes if c.active else no] + [
+                (c.inputs or {}).get(i) for i in cpol.input_ids]
 
     sheet = exporting.Sheet(_("Customers"), headers, rows(), [14, 28, 12, 10, 20, 10, 12, 10, 12, 12, 12, 8])
     return send(exporting.write([sheet]), "customers")
@@ -99,8 +100,8 @@ def template_workbook():
             text, example = str(NOTES[c][0]), NOTES[c][1]
         else:
             i = next(i for i in cpol.inputs if i.id == c)
-            text = _("A scoring input: %(label)s, a number from 0 up (%(unit)s); empty keeps the stored value.",
-                     label=i.label(language), unit=i.unit or "-")
+            text = _("A scoring input: %(label)s, a number from 0 up (%(unit)s); empty keeps the stored "
+                     "value.", label=i.label(language), unit=i.unit or "-")
             example = "0"
         allowed = ""
         if c == "industry":
@@ -109,7 +110,8 @@ def template_workbook():
             allowed = "; ".join(f"{t.id} ({t.label(language)})" for t in cpol.tiers)
         elif c == "active":
             allowed = "1; 0; 是; 否"
-        notes.append((aliases[c][0] if chinese else c, c, yes if c in required else no, text, allowed, example))
+        notes.append((aliases[c][0] if chinese else c, c, yes if c in required else no, text, allowed,
+                      example))
     note_heads = [_("Header"), _("Column id"), _("Required?"), _("What it holds"), _("Allowed values"),
                   _("Example")]
     sheets = [exporting.Sheet(_("Customers"), heads, (), [16] * len(cols)),
@@ -234,10 +236,10 @@ def openapi_paths() -> dict[str, Any]:
                o.query("unassigned", "1: only customers nobody holds", o.FLAG)]
     upload = o.operation(
         "importCustomers", "Import customers from CSV or XLSX at once, all or nothing (HR)",
-        {200: o.json_answer("The counts.", o.ref("CustomerImportResult"))}, [403, 409, 422], tags=["customers"],
-        body="CustomersUpload",
-        description="A refused file answers 422; its `error.details.rows` lists each bad row as `{file, line, "
-                    "column, message}` and nothing is changed. Codes already stored are updated.")
+        {200: o.json_answer("The counts.", o.ref("CustomerImportResult"))}, [403, 409, 422],
+        tags=["customers"], body="CustomersUpload",
+        description="A refused file answers 422; its `error.details.rows` lists each bad row as `{file, "
+                    "line, column, message}` and nothing is changed. Codes already stored are updated.")
     upload["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": o.obj(
         {"customers": {"type": "string", "format": "binary",
                        "description": "CSV (UTF-8) or XLSX: code, name, industry, unit_code, manager, tier, "
@@ -261,12 +263,14 @@ def openapi_paths() -> dict[str, Any]:
                                  [403, 404, 409, 422], tags=["customers"], params=[cid], body="CustomerEdit"),
         },
         "/customers.xlsx": {"get": o.operation(
-            "getCustomersXlsx", "The customers the caller may see, filtered as GET /customers, as a spreadsheet",
+            "getCustomersXlsx",
+            "The customers the caller may see, filtered as GET /customers, as a spreadsheet",
             {200: o.XLSX_ANSWER}, [404, 422], tags=["customers"], params=filters)},
         "/imports/customers": {"post": upload},
         "/import-templates/customers.xlsx": {"get": o.operation(
-            "getCustomersImportTemplate", "An empty customers file with the importer's headers and a notes "
-                                          "sheet (HR)", {200: o.XLSX_ANSWER}, [403, 422], tags=["customers"])},
+            "getCustomersImportTemplate",
+            "An empty customers file with the importer's headers and a notes sheet (HR)",
+            {200: o.XLSX_ANSWER}, [403, 422], tags=["customers"])},
     }
 
 
@@ -275,8 +279,9 @@ def openapi_schemas() -> dict[str, Any]:
     text, opt_text = o.STRING, o.nullable(o.STRING)
     number = {"type": "number", "minimum": 0}
     customer = o.obj({
-        "id": o.ID, "code": text, "name": text, "industry": opt_text, "industry_label": opt_text, "unit": text,
-        "unit_name": text, "inputs": {"type": "object", "additionalProperties": number}, "active": o.BOOLEAN,
+        "id": o.ID, "code": text, "name": text, "industry": opt_text, "industry_label": opt_text,
+        "unit": text, "unit_name": text, "inputs": {"type": "object", "additionalProperties": number},
+        "active": o.BOOLEAN,
         "tier": opt_text, "tier_label": opt_text, "tier_since": o.nullable(o.DATE),
         "tier_score": o.nullable({"type": "number"}), "manager": opt_text, "assigned_on": o.nullable(o.DATE),
         "released_from": opt_text, "released_reason": opt_text, "version": o.INTEGER})

@@ -133,8 +133,9 @@ def _input_field(name: str) -> str:
 
 def _form(cls, cpol: CustomerPolicy, **kw):
     """The form with a number field for each of the policy's inputs (input_ID) and the policy's choices."""
+    bounds = NumberRange(min=0, max=customers.INPUT_MAX)
     fields = {_input_field(i.id): FloatField(f"{i.label(lang())}" + (f" ({i.unit})" if i.unit else ""),
-                                             validators=[Optional(), NumberRange(min=0, max=customers.INPUT_MAX)])
+                                             validators=[Optional(), bounds])
               for i in cpol.inputs}
     form = type(cls.__name__, (cls,), fields)(**kw)
     form.industry.choices = [("", "—")] + [(i, zh if lang().startswith("zh") else en)
@@ -154,8 +155,8 @@ def _keeper_units() -> list[OrgUnit]:
     units = [ra.unit for ra in current_user.roles if ra.role in authority.CUSTOMER_KEEPERS]
     if not units:
         return []
-    return list(db.session.scalars(select(OrgUnit).where(or_(*[OrgUnit.path.startswith(u.path) for u in units]))
-                                   .order_by(OrgUnit.path)))
+    return list(db.session.scalars(select(OrgUnit).where(
+        or_(*[OrgUnit.path.startswith(u.path) for u in units])).order_by(OrgUnit.path)))
 
 
 def _data(form, cpol: CustomerPolicy) -> dict:
@@ -264,7 +265,8 @@ def edit(customer_id: int):
         form = _form(CustomerForm, cpol, formdata=None, version=customer.version, code=customer.code,
                      name=customer.name, industry=customer.industry or "", unit=customer.unit.code,
                      active=customer.active,
-                     **{_input_field(k): v for k, v in (customer.inputs or {}).items() if k in cpol.input_ids})
+                     **{_input_field(k): v for k, v in (customer.inputs or {}).items()
+                        if k in cpol.input_ids})
         if customer.unit.code not in dict(form.unit.choices):
             form.unit.choices.append((customer.unit.code, f"{customer.unit.name} ({customer.unit.code})"))
     alert, status = None, 200
@@ -279,8 +281,8 @@ def edit(customer_id: int):
             db.session.rollback()
             status, alert = exc.status, _attach(form, exc)
             if exc.status == 409:
-                alert = Markup(_("The customer has changed since you loaded it. Reload the page to see it as it "
-                                 "is now, and make your changes again."))
+                alert = Markup(_("The customer has changed since you loaded it. Reload the page to see it "
+                                 "as it is now, and make your changes again."))
         else:
             flash(_("Customer %(code)s is saved.", code=customer.code) if changes else _("Nothing changed."),
                   "success")

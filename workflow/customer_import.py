@@ -104,7 +104,8 @@ def _number(text: str) -> float | int:
 
 
 def check(source: Source, actor: Person | None, *, policy: Policy | None = None) -> list[_Row]:
-    """Read and check the file whole; ImportRefused with every problem, or the rows to load. Writes nothing."""
+    """Read and check the file whole; ImportRefused with every problem, or the rows to load. Writes
+    nothing."""
     pol = policy if policy is not None else engine.active_policy()[1]
     cpol = pol.customers
     if cpol is None:
@@ -130,11 +131,14 @@ def _check_rows(table: Table, pol: Policy, cpol: CustomerPolicy, actor: Person |
     codes = list(dict.fromkeys(r.get("code", "").strip() for _, r in raw if r.get("code", "").strip()))
     stored: dict[str, Customer] = {}
     for block in _blocks(codes):
-        stored.update({c.code: c for c in db.session.scalars(select(Customer).where(Customer.code.in_(block)))})
-    usernames = list(dict.fromkeys(r.get("manager", "").strip() for _, r in raw if r.get("manager", "").strip()))
+        stored.update({c.code: c for c in db.session.scalars(
+            select(Customer).where(Customer.code.in_(block)))})
+    usernames = list(dict.fromkeys(
+        r.get("manager", "").strip() for _, r in raw if r.get("manager", "").strip()))
     people: dict[str, Person] = {}
     for block in _blocks(usernames):
-        people.update({p.username: p for p in db.session.scalars(select(Person).where(Person.username.in_(block)))})
+        people.update({p.username: p for p in db.session.scalars(
+            select(Person).where(Person.username.in_(block)))})
     holder_ids = list({c.manager_id for c in stored.values() if c.manager_id is not None})
     holders: dict[int, Person] = {}
     for i in range(0, len(holder_ids), BLOCK):
@@ -176,8 +180,9 @@ def _check_rows(table: Table, pol: Policy, cpol: CustomerPolicy, actor: Person |
         if customer is not None and unit is not None and customer.unit_id != unit.id:
             old = units_by_id.get(customer.unit_id)
             if old is not None and not manages(old):
-                chk.bad("unit_code", _l("customer %(code)s is at %(unit)s, whose customers you may not manage",
-                                        code=code, unit=old.code))
+                chk.bad("unit_code", _l(
+                    "customer %(code)s is at %(unit)s, whose customers you may not manage",
+                    code=code, unit=old.code))
         inputs: dict[str, Any] = {}
         for iid in cpol.input_ids:
             cell = row.get(iid, "").strip() if iid in cols else ""
@@ -238,7 +243,8 @@ def load(rows: list[_Row], actor: Person | None, *, policy: Policy | None = None
     stored = [r for r in rows if r.stored is not None]
     new = [r for r in rows if r.stored is None]
     retiered = [r.stored.id for r in stored if r.tier is not None and r.tier != r.stored.tier]
-    for i in range(0, len(retiered), BLOCK):      # set_tier appends to the history: load it for those it changes
+    # set_tier appends to the history: load it for the customers whose tier changes
+    for i in range(0, len(retiered), BLOCK):
         db.session.scalars(select(Customer).where(Customer.id.in_(retiered[i:i + BLOCK]))
                            .options(selectinload(Customer.tier_history))).all()
     with db.session.no_autoflush:
@@ -261,12 +267,12 @@ def load(rows: list[_Row], actor: Person | None, *, policy: Policy | None = None
             v = r.values
             r.stored = c = Customer(
                 id=cid, code=r.code, name=v["name"], industry=v["industry"], unit_id=r.unit.id,
-                inputs=v["inputs"], active=True if v["active"] is None else v["active"], version=0, created_at=now,
-                updated_at=now, tier_history=[])
+                inputs=v["inputs"], active=True if v["active"] is None else v["active"], version=0,
+                created_at=now, updated_at=now, tier_history=[])
             db.session.add(c)
             customers.record(c, "create", actor, data={
-                "code": c.code, "name": c.name, "industry": c.industry, "unit": r.unit.code, "inputs": c.inputs,
-                "active": c.active, "source": "import"})
+                "code": c.code, "name": c.name, "industry": c.industry, "unit": r.unit.code,
+                "inputs": c.inputs, "active": c.active, "source": "import"})
             result.created += 1
             _tier_and_holder(r, actor, pol, result)
         # The events and tier rows of the new customers go in one statement each, after the customers.
@@ -300,7 +306,8 @@ def _new_ids(n: int) -> list[int]:
     concurrent import that took them first makes ours fail whole on the unique key: 409, nothing written)."""
     if db.engine.dialect.name == "postgresql":
         return list(db.session.scalars(text(
-            "SELECT nextval(pg_get_serial_sequence('customers', 'id')) FROM generate_series(1, :n)"), {"n": n}))
+            "SELECT nextval(pg_get_serial_sequence('customers', 'id')) FROM generate_series(1, :n)"),
+            {"n": n}))
     top = db.session.scalar(select(func.max(Customer.id))) or 0
     return list(range(top + 1, top + n + 1))
 
@@ -341,7 +348,8 @@ def _update(r: _Row) -> dict[str, Any]:
     return changes
 
 
-def import_customers(source: Source, actor: Person | None, *, policy: Policy | None = None) -> CustomerImportResult:
+def import_customers(source: Source, actor: Person | None, *,
+                     policy: Policy | None = None) -> CustomerImportResult:
     """Check the file whole (ImportRefused with every problem, nothing written), then load it. The caller
     commits once: the whole file lands in one transaction."""
     pol = policy if policy is not None else engine.active_policy()[1]

@@ -149,7 +149,8 @@ def _text(value: Any, field: str, max_len: int, spaces: bool = True) -> str:
         raise Invalid(_l("%(field)s must be a non-empty text", field=field), field=field)
     value = value.strip()
     if len(value) > max_len:
-        raise Invalid(_l("%(field)s must have at most %(max)s characters", field=field, max=max_len), field=field)
+        raise Invalid(_l("%(field)s must have at most %(max)s characters", field=field, max=max_len),
+                      field=field)
     if not spaces and any(c.isspace() for c in value):
         raise Invalid(_l("%(field)s must not contain spaces", field=field), field=field)
     return value
@@ -170,8 +171,8 @@ def _inputs(cpol: CustomerPolicy, value: Any, before: dict[str, Any] | None = No
         raise Invalid(_l("inputs must be an object {input id: number}"), field="inputs")
     unknown = [k for k in value if k not in cpol.input_ids]
     if unknown:
-        raise Invalid(_l("unknown input(s) %(unknown)s (inputs: %(ids)s)", unknown=", ".join(map(str, unknown)),
-                         ids=", ".join(cpol.input_ids)), field="inputs")
+        raise Invalid(_l("unknown input(s) %(unknown)s (inputs: %(ids)s)",
+                         unknown=", ".join(map(str, unknown)), ids=", ".join(cpol.input_ids)), field="inputs")
     out = dict(before or {})
     for key, raw in value.items():
         if raw is None:
@@ -199,8 +200,9 @@ def _check_object(data: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
         raise Invalid(_l("the body must be a JSON object"))
     unknown = [k for k in data if k not in allowed and k != "version"]
     if unknown:
-        raise Invalid(_l("unknown field(s) %(unknown)s (fields: %(known)s)", unknown=", ".join(map(str, unknown)),
-                         known=", ".join(allowed)), field=str(unknown[0]))
+        raise Invalid(_l("unknown field(s) %(unknown)s (fields: %(known)s)",
+                         unknown=", ".join(map(str, unknown)), known=", ".join(allowed)),
+                      field=str(unknown[0]))
     return data
 
 
@@ -349,7 +351,8 @@ def parse_filters(args, viewer: Person, cpol: CustomerPolicy) -> Filters:
     tier = (args.get("tier") or "").strip()
     if tier:
         if tier != "none" and tier not in cpol.tier_ids:
-            raise Invalid(_l("tier must be one of %(ids)s or none", ids=", ".join(cpol.tier_ids)), field="tier")
+            raise Invalid(_l("tier must be one of %(ids)s or none", ids=", ".join(cpol.tier_ids)),
+                          field="tier")
         f.tier = tier
     f.manager = (args.get("manager") or "").strip() or None
     industry = (args.get("industry") or "").strip()
@@ -368,7 +371,8 @@ def parse_filters(args, viewer: Person, cpol: CustomerPolicy) -> Filters:
 
 
 def customer_query(viewer: Person, filters: Filters | None = None):
-    """The customers `viewer` may see (authority.customer_visible_filter), narrowed by the filters, by code."""
+    """The customers `viewer` may see (authority.customer_visible_filter), narrowed by the filters, by
+    code."""
     from .models import OrgUnit
     q = select(Customer).where(authority.customer_visible_filter(viewer)).order_by(Customer.code)
     f = filters or Filters()
@@ -385,7 +389,8 @@ def customer_query(viewer: Person, filters: Filters | None = None):
     if f.active is not None:
         q = q.where(Customer.active.is_(f.active))
     if f.q:
-        q = q.where(or_(Customer.code.icontains(f.q, autoescape=True), Customer.name.icontains(f.q, autoescape=True)))
+        q = q.where(or_(Customer.code.icontains(f.q, autoescape=True),
+                        Customer.name.icontains(f.q, autoescape=True)))
     if f.unassigned:
         q = q.where(Customer.manager_id.is_(None))
     return q
@@ -403,5 +408,6 @@ def visible_customer(customer_id: int, viewer: Person, lock: bool = False) -> Cu
 
 
 def may_keep_customers(person: Person) -> bool:
-    """Whether the person keeps customers somewhere (HR or admin at some unit): the create and import pages."""
+    """Whether the person keeps customers somewhere (HR or admin at some unit): the create and import
+    pages."""
     return any(ra.role in authority.CUSTOMER_KEEPERS for ra in person.roles)

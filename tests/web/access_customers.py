@@ -39,7 +39,8 @@ def _pages() -> dict:
             Probe("/customers/{customer}", among(SEE, 200, 404, 302)),
             Probe("/customers/999999", codes(404, anonymous=302))),
         ("/customers/new", "GET"): entry(Probe("/customers/new", among(KEEPERS, 200, 403, 302))),
-        ("/customers/new", "POST"): entry(Probe("/customers/new", among(KEEPERS, 400, 403, 302), {"unit": "T1"})),
+        ("/customers/new", "POST"): entry(
+            Probe("/customers/new", among(KEEPERS, 400, 403, 302), {"unit": "T1"})),
         ("/customers/<int:customer_id>/edit", "GET"): entry(
             Probe("/customers/{customer}/edit", {**among(SEE, 403, 404, 302), "hr_in": 200, "admin": 200})),
         ("/customers/<int:customer_id>/edit", "POST"): entry(
@@ -57,7 +58,8 @@ def _api() -> dict:
     # Creating at T1: who cannot see T1 gets 404; who sees it (or works there) but may not keep it, 403; HR
     # over T1 gets past authority and is refused for the body (no code): 400.
     create = {"anonymous": 401, "self": 403, "other": 403, "supervisor": 403, "approver_in": 403,
-              "approver_out": 404, "hr_in": 400, "hr_out": 404, "panel_on": 404, "panel_off": 404, "admin": 400}
+              "approver_out": 404, "hr_in": 400, "hr_out": 404, "panel_on": 404, "panel_off": 404,
+              "admin": 400}
     return {
         ("/api/v1/customers", "GET"): entry(
             Probe("/api/v1/customers", codes(200, anonymous=401)),

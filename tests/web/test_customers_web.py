@@ -22,8 +22,9 @@ def p(username: str) -> Person:
 def stored(bank):
     """Two customers at T1 (one core, held by emp) and one at T4."""
     hr = p("hr_b1")
-    a = customers.create_customer(hr, {"code": "A1", "name": "杭州甲公司", "industry": "manufacturing", "unit": "T1",
-                                       "inputs": {"monthly_revenue": 60}, "tier": "core", "manager": "emp"})
+    a = customers.create_customer(hr, {"code": "A1", "name": "杭州甲公司", "industry": "manufacturing",
+                                       "unit": "T1", "inputs": {"monthly_revenue": 60}, "tier": "core",
+                                       "manager": "emp"})
     b = customers.create_customer(hr, {"code": "B1", "name": "杭州乙公司", "industry": "government", "unit": "T2"})
     c = customers.create_customer(p("admin"), {"code": "F1", "name": "北京丙公司", "unit": "T4"})
     db.session.commit()
@@ -155,7 +156,8 @@ def test_api_creates_reads_and_edits_with_the_version(api, stored):
     resp = hr.client.patch(f"/api/v1/customers/{cid}", json={"version": made["version"], "name": "再改"},
                            headers=hr.headers)
     assert resp.status_code == 409
-    assert hr.client.patch(f"/api/v1/customers/{cid}", json={"name": "x"}, headers=hr.headers).status_code == 400
+    resp = hr.client.patch(f"/api/v1/customers/{cid}", json={"name": "x"}, headers=hr.headers)
+    assert resp.status_code == 400
     assert api("appr_b1").client.patch(f"/api/v1/customers/{cid}", json={"version": 1},
                                        headers=api("appr_b1").headers).status_code == 403
     assert api("emp2").get(f"/customers/{cid}").status_code == 404
@@ -182,5 +184,6 @@ def test_api_imports_and_exports(api, stored):
     assert resp.status_code == 200
     assert len(list(load_workbook(io.BytesIO(resp.data)).active.values)) == 4
     resp = hr.get("/import-templates/customers.xlsx")
-    assert resp.status_code == 200 and load_workbook(io.BytesIO(resp.data)).worksheets[0]["A1"].value == "客户编码"
+    assert resp.status_code == 200
+    assert load_workbook(io.BytesIO(resp.data)).worksheets[0]["A1"].value == "客户编码"
     assert api("emp").get("/import-templates/customers.xlsx").status_code == 403
