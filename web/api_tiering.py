@@ -29,13 +29,17 @@ FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": 
          "off": False, "": False}
 
 
-def approval_role() -> str | None:
-    """The role the active policy's customers.approval names (who decides pending proposals), if any."""
+def active_approval():
+    """The active policy's customers.approval (who decides pending proposals, where), if any."""
     try:
-        cpol = tiering.customers_mod.active()[1]
+        return tiering.customers_mod.active()[1].approval
     except WorkflowError:
         return None
-    return cpol.approval.role if cpol.approval is not None else None
+
+
+def approval_role() -> str | None:
+    approval = active_approval()
+    return approval.role if approval is not None else None
 
 
 def visible_filter(viewer: Person):

@@ -23,7 +23,7 @@ from workflow.errors import Forbidden, NotFound, WorkflowError
 from workflow.models import db, OrgUnit, Person
 from workflow.models.customers import PROPOSAL_STATES, TieringRun, TierProposal
 
-from .api_tiering import (XLSX, approval_role, events_of, load_proposal, load_visible_run, proposal_query,
+from .api_tiering import (XLSX, active_approval, events_of, load_proposal, load_visible_run, proposal_query,
                           visible_filter, workbook)
 from .views import label, lang
 
@@ -329,11 +329,9 @@ def proposals_xlsx(run_id: int):
 @bp.route("/pending")
 def pending():
     """The pending proposals of runs in review that the current user may decide."""
-    role = approval_role()
-    approval = type("Approval", (), {"role": role})() if role else None
     q = (select(TierProposal).join(TieringRun, TierProposal.run_id == TieringRun.id)
          .where(TieringRun.state == "review", TierProposal.state == "pending",
-                tiering.decidable_filter(current_user, approval))
+                tiering.decidable_filter(current_user, active_approval()))
          .options(joinedload(TierProposal.customer), joinedload(TierProposal.step_unit),
                   joinedload(TierProposal.run)).order_by(TierProposal.run_id, TierProposal.id))
     page = db.paginate(q, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
