@@ -240,6 +240,7 @@ def load(rows: list[_Row], actor: Person | None, *, policy: Policy | None = None
     reach the database once, whole, with their events and tier history in a statement each."""
     pol = policy if policy is not None else engine.active_policy()[1]
     result = CustomerImportResult()
+    db.session.flush()       # what the caller did before is written: only the import's own rows are pending
     stored = [r for r in rows if r.stored is not None]
     new = [r for r in rows if r.stored is None]
     retiered = [r.stored.id for r in stored if r.tier is not None and r.tier != r.stored.tier]
@@ -276,7 +277,7 @@ def load(rows: list[_Row], actor: Person | None, *, policy: Policy | None = None
             result.created += 1
             _tier_and_holder(r, actor, pol, result)
         # The events and tier rows of the new customers go in one statement each, after the customers.
-        events = [o for o in db.session.new if isinstance(o, Event)]
+        events = [o for o in db.session.new if isinstance(o, Event) and o.chain.startswith("customer:")]
         tiers = [t for r in new for t in r.stored.tier_history]
         for obj in events + tiers:
             db.session.expunge(obj)
