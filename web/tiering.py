@@ -59,6 +59,7 @@ class DecisionForm(FlaskForm):
 
 
 class BulkDecisionForm(FlaskForm):
+    """The page's decisions carry no version: a proposal decided meanwhile answers for itself (conflict)."""
     decision = SelectField(_l("Decision"), validators=[DataRequired()],
                            choices=[SelectChoice("approve", _l("Approve")),
                                     SelectChoice("reject", _l("Reject"))])
@@ -220,7 +221,7 @@ def render_detail(run: TieringRun, alert=None, status: int = 200, results=None):
         manage=bool(authority.can_manage_customers(current_user, run.unit)), step_units=step_units,
         matrix=matrix, froms=froms, filters=filters, states=PROPOSAL_STATES, alert=alert, results=results,
         pending=tiering.pending_count(run), tier=lambda t: tier_label(cpol, t), determined=DETERMINED,
-        bulk_form=BulkDecisionForm(formdata=None, version=run.version),
+        bulk_form=BulkDecisionForm(formdata=None),
         form=RunActionForm(formdata=None, version=run.version)), status
 
 
