@@ -34,7 +34,7 @@ HEADERS = {"code": _l("Customer code"), "name": _l("Customer name"), "industry":
            "unit_code": _l("Unit code"), "unit_name": _l("Unit name"), "tier": _l("Customer tier"),
            "tier_since": _l("In this tier since"), "tier_score": _l("Value score"),
            "manager": _l("Account manager"), "manager_name": _l("Manager's name"),
-           "assigned_on": _l("Held since"), "active": _l("Active")}
+           "assigned_on": _l("Held since"), "active": _l("In service?")}
 NOTES = {
     "code": (_l("The customer's code, unique; re-importing updates the customer with this code."), "C000123"),
     "name": (_l("The customer's name."), "杭州某某科技有限公司"),

@@ -28,15 +28,15 @@ from .views import lang
 bp = Blueprint("customers", __name__)
 PER_PAGE = 50
 TIER_COLOURS = ("danger", "warning", "info", "primary", "secondary")
-EVENTS = {"create": _l("Created"), "edit": _l("Edited"), "tier": _l("Tier set"), "assign": _l("Assigned"),
-          "release": _l("Released")}
+EVENTS = {"create": _l("Customer created"), "edit": _l("Edited"), "tier": _l("Tier set"),
+          "assign": _l("Assigned"), "release": _l("Released")}
 SOURCES = {"import": _l("Import"), "admin": _l("Administrator"), "tiering": _l("Tiering run"),
            "edit": _l("Edited"), "manual": _l("By hand")}
 RELEASE_REASONS = {"dismissal": _l("The manager left"), "demotion": _l("The manager was demoted"),
                    "promotion": _l("The manager was promoted"), "manual": _l("Released by hand"),
                    "inactive": _l("The customer is inactive")}
 FIELDS = {"code": _l("Customer code"), "name": _l("Customer name"), "industry": _l("Industry"),
-          "unit": _l("Unit"), "inputs": _l("Scoring inputs"), "active": _l("Active")}
+          "unit": _l("Unit"), "inputs": _l("Scoring inputs"), "active": _l("In service?")}
 
 
 @bp.before_request

@@ -35,7 +35,7 @@ from .policy import Policy
 
 REQUIRED = ("code", "name", "industry", "unit_code")
 OPTIONAL = ("manager", "tier", "active")
-HEADERS_ZH = {"code": ("客户编码", "客户代码"), "name": ("客户名称",), "industry": ("行业", "所属行业"),
+HEADERS_ZH = {"code": ("客户编码", "客户编号", "客户代码"), "name": ("客户名称",), "industry": ("行业", "所属行业"),
               "unit_code": ("所属单位", "所属机构", "单位代码", "机构代码"),
               "manager": ("客户经理", "包保客户经理"), "tier": ("客户层级", "客户分级", "层级"),
               "active": ("是否有效", "有效")}
