@@ -30,7 +30,7 @@ BULK_MAX = 500
 STATUSES = ("under", "within", "over", "breach", "overdue")
 
 
-# --- helpers --------------------------------------------------------------------------------------------------
+# --- helpers ------------------------------------------------------------------------------------------------
 
 def viewer_unit(code: Any) -> OrgUnit:
     """The unit filter (`?unit=`): 404 unknown or out of the caller's sight; without one, the caller's highest
@@ -99,7 +99,7 @@ def _commit(work: Callable[[], Any]) -> Any:
         raise
 
 
-# --- portfolios ---------------------------------------------------------------------------------------------------
+# --- portfolios ---------------------------------------------------------------------------------------------
 
 def _summary_rows() -> list[portfolios.Portfolio]:
     unit = viewer_unit(request.args.get("unit"))
@@ -135,7 +135,7 @@ def get_portfolio(username: str):
                     "held": [customer_row(r["customer"], r["due"], r["overdue"]) for r in rows]})
 
 
-# --- assignment ---------------------------------------------------------------------------------------------------
+# --- assignment ---------------------------------------------------------------------------------------------
 
 @bp.post("/customers/<int:customer_id>/assignment")
 def assign_customer(customer_id: int):
@@ -191,7 +191,7 @@ def bulk_assign():
                     "results": results})
 
 
-# --- visits ---------------------------------------------------------------------------------------------------------
+# --- visits -------------------------------------------------------------------------------------------------
 
 @bp.route("/customers/<int:customer_id>/visits", methods=["GET", "POST"])
 def customer_visits(customer_id: int):
@@ -237,7 +237,8 @@ def overdue_visits():
             raise Invalid(f"tier must be one of {', '.join(cpol.tier_ids)}", field="tier")
         where.append(Customer.tier == request.args["tier"])
     today = clock.today()
-    q = portfolios.overdue_query(cpol, today, *where).options(joinedload(Customer.manager), joinedload(Customer.unit))
+    q = portfolios.overdue_query(cpol, today, *where).options(joinedload(Customer.manager),
+                                                              joinedload(Customer.unit))
     page, per_page = page_args()
     total = db.session.scalar(select(func.count()).select_from(q.order_by(None).subquery()))
     rows = db.session.execute(q.limit(per_page).offset((page - 1) * per_page)).all()
@@ -246,7 +247,7 @@ def overdue_visits():
     return jsonify({"items": items, "total": total, "page": page, "per_page": per_page})
 
 
-# --- the spreadsheets -------------------------------------------------------------------------------------------------
+# --- the spreadsheets ---------------------------------------------------------------------------------------
 
 def _book(sheet: str, headers, rows, widths) -> bytes:
     wb = Workbook()
@@ -333,8 +334,8 @@ def openapi_paths() -> dict[str, Any]:
             description="The customers refused are reported and left as they were; the others are assigned. "
                         "None assigned: 403, 404 or 422 with the outcomes in error.details.results.")},
         "/customers/{customer_id}/visits": {
-            "post": operation("recordVisit", "Record a visit (拜访): the holder, or a supervisor or HR over the "
-                                             "customer's unit",
+            "post": operation("recordVisit",
+                              "Record a visit (拜访): the holder, or a supervisor or HR over its unit",
                               {201: json_answer("The visit.", ref("Visit"))}, [403, 404, 422], tags=tags,
                               params=[customer], body="Visit"),
             "get": operation("listVisits", "The customer's visits, the latest first",
@@ -345,8 +346,8 @@ def openapi_paths() -> dict[str, Any]:
             "listOverdueVisits", "Held customers whose visit is overdue under their tier's cadence",
             {200: json_answer("A page of customers, the longest late first.", ref("CustomerAssignmentPage"))},
             [403, 404, 422], tags=tags,
-            params=[UNIT_FILTER, query("manager", "a manager's username"), query("tier", "a customer tier id"),
-                    *PAGING])},
+            params=[UNIT_FILTER, query("manager", "a manager's username"),
+                    query("tier", "a customer tier id"), *PAGING])},
     }
 
 
@@ -363,13 +364,15 @@ def openapi_schemas() -> dict[str, Any]:
         "id": INTEGER, "code": STRING, "name": STRING, "unit": STRING, "tier": nullable(STRING),
         "manager": nullable(STRING), "assigned_on": nullable(DATE), "released_from": nullable(STRING),
         "released_reason": nullable(STRING), "next_visit_due": nullable(DATE), "overdue": BOOLEAN})
-    detail = {**portfolio, "properties": {**portfolio["properties"], "held": array(ref("CustomerAssignment"))},
+    detail = {**portfolio,
+              "properties": {**portfolio["properties"], "held": array(ref("CustomerAssignment"))},
               "required": [*portfolio["required"], "held"]}
     return {
         "Portfolio": portfolio, "PortfolioPage": page_of("Portfolio"), "PortfolioDetail": detail,
         "CustomerAssignment": assignment, "CustomerAssignmentPage": page_of("CustomerAssignment"),
-        "BulkAssignment": obj({"manager": STRING, "assigned": INTEGER, "refused": INTEGER, "results": array(obj({
-            "customer": INTEGER, "code": nullable(STRING), "ok": BOOLEAN, "reason": nullable(STRING)}))}),
+        "BulkAssignment": obj({"manager": STRING, "assigned": INTEGER, "refused": INTEGER,
+                               "results": array(obj({"customer": INTEGER, "code": nullable(STRING),
+                                                     "ok": BOOLEAN, "reason": nullable(STRING)}))}),
         "Visit": obj({"id": INTEGER, "customer": INTEGER, "visited_on": DATE,
                       "method": {"type": "string", "enum": list(VISIT_METHODS)}, "note": STRING,
                       "manager": nullable(STRING), "recorded_by": nullable(STRING), "recorded_at": DATETIME}),
@@ -381,8 +384,8 @@ def openapi_bodies() -> dict[str, Any]:
     from .openapi import STRING, array, obj
     comment = {"type": "string", "maxLength": portfolios.NOTE_MAX}
     return {
-        "Assignment": obj({"manager": {**STRING, "description": "the manager's username"}, "comment": comment},
-                          required=["manager"]),
+        "Assignment": obj({"manager": {**STRING, "description": "the manager's username"},
+                           "comment": comment}, required=["manager"]),
         "Release": obj({"comment": comment}, required=[]),
         "BulkAssignment": obj({"customers": {**array({"type": "integer", "minimum": 1}), "minItems": 1,
                                              "maxItems": BULK_MAX},

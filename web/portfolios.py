@@ -76,21 +76,24 @@ def _customer_tier(tier: str | None) -> str:
         return tier
 
 
-# --- forms (the shape of the input; the engine decides the rest) ----------------------------------------------
+# --- forms (the shape of the input; the engine decides the rest) --------------------------------------------
+
+NOTE = Length(max=portfolios.NOTE_MAX)
+
 
 class AssignForm(FlaskForm):
     manager = StringField(_l("Manager (username)"), validators=[DataRequired(), Length(max=64)])
-    comment = TextAreaField(_l("Comment"), validators=[Length(max=portfolios.NOTE_MAX)], render_kw={"rows": 2})
+    comment = TextAreaField(_l("Comment"), validators=[NOTE], render_kw={"rows": 2})
 
 
 class ReleaseForm(FlaskForm):
-    comment = TextAreaField(_l("Why"), validators=[Length(max=portfolios.NOTE_MAX)], render_kw={"rows": 2})
+    comment = TextAreaField(_l("Why"), validators=[NOTE], render_kw={"rows": 2})
 
 
 class VisitForm(FlaskForm):
     visited_on = DateField(_l("Visited on"), validators=[DataRequired()])
     method = SelectField(_l("How"))
-    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=portfolios.NOTE_MAX)], render_kw={"rows": 2})
+    note = TextAreaField(_l("Note"), validators=[Optional(), NOTE], render_kw={"rows": 2})
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -99,10 +102,10 @@ class VisitForm(FlaskForm):
 
 class BulkAssignForm(FlaskForm):
     manager = SelectField(_l("Assign to"), validators=[DataRequired()], validate_choice=False)
-    comment = TextAreaField(_l("Comment"), validators=[Length(max=portfolios.NOTE_MAX)], render_kw={"rows": 2})
+    comment = TextAreaField(_l("Comment"), validators=[NOTE], render_kw={"rows": 2})
 
 
-# --- helpers ----------------------------------------------------------------------------------------------------
+# --- helpers ------------------------------------------------------------------------------------------------
 
 class ListPage:
     """A page of an already computed list, shaped as the pager macro expects."""
@@ -174,7 +177,7 @@ def _customer_or_404(customer_id: int, lock: bool = False) -> Customer:
     return customer
 
 
-# --- the managers of a unit ------------------------------------------------------------------------------------
+# --- the managers of a unit ---------------------------------------------------------------------------------
 
 @bp.route("/portfolios")
 def index():
@@ -184,8 +187,9 @@ def index():
     if status and status not in NORM_STATUSES:
         abort(400, _("There is no status '%(status)s'.", status=status[:40]))
     rows = portfolios.summary(unit, status=status or None)
-    return render_template("portfolios/index.html", unit=unit, units=units, page=ListPage(rows, _page_number()),
-                           status=status, statuses=NORM_STATUSES, cpol=cpol, pol=pol,
+    return render_template("portfolios/index.html", unit=unit, units=units,
+                           page=ListPage(rows, _page_number()), status=status, statuses=NORM_STATUSES,
+                           cpol=cpol, pol=pol,
                            waiting=portfolios.waiting_count(unit),
                            may_assign=any(ra.role in KEEPER_ROLES for ra in current_user.roles))
 
@@ -196,7 +200,8 @@ def index_xlsx():
     _pol, cpol = _policy_or_409()
     rows = portfolios.summary(unit)
     data = summary_workbook(rows, cpol, headers=(
-        _("Username"), _("Name"), _("Unit"), _("Grade"), _("Customers"), *[t.label(lang()) for t in cpol.tiers],
+        _("Username"), _("Name"), _("Unit"), _("Grade"), _("Customers"),
+        *[t.label(lang()) for t in cpol.tiers],
         _("Area"), _("Norm"), _("Status"), _("Breaches"), _("Visits overdue"), _("Coverage %")),
         status_label=_norm_status, sheet=_("Portfolios"), lang=lang())
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True,
@@ -210,7 +215,8 @@ def released():
     _pol, cpol = _policy_or_409()
     form = BulkAssignForm(formdata=request.form if request.method == "POST" else None)
     managers = portfolios.candidates(unit)
-    form.manager.choices = [("", "—")] + [(p.username, f"{p.name} ({p.username}, {p.grade})") for p in managers]
+    form.manager.choices = [("", "—")] + [(p.username, f"{p.name} ({p.username}, {p.grade})")
+                                          for p in managers]
     outcomes, status = None, 200
     if request.method == "POST":
         ids = [int(v) for v in request.form.getlist("customers") if v.isdigit()]
@@ -219,7 +225,8 @@ def released():
         manager = db.session.scalar(select(Person).where(Person.username == form.manager.data))
         if manager is None:
             abort(400, _("There is no manager '%(username)s'.", username=form.manager.data[:64]))
-        chosen = db.session.scalars(select(Customer).where(Customer.id.in_(ids)).order_by(Customer.code)).all()
+        chosen = db.session.scalars(select(Customer).where(Customer.id.in_(ids))
+                                    .order_by(Customer.code)).all()
         chosen = [c for c in chosen if authority.can_see_customer(current_user, c)]
         if not chosen:
             abort(404)
@@ -247,11 +254,11 @@ def manager(username: str):
     pol, cpol = _policy_or_409()
     rows = portfolios.held_by(person)
     folio = portfolios.portfolio_of(person)
-    return render_template("portfolios/manager.html", person=person, rows=rows, folio=folio, cpol=cpol, pol=pol,
-                           today=clock.today())
+    return render_template("portfolios/manager.html", person=person, rows=rows, folio=folio, cpol=cpol,
+                           pol=pol, today=clock.today())
 
 
-# --- overdue visits ----------------------------------------------------------------------------------------------
+# --- overdue visits -----------------------------------------------------------------------------------------
 
 def _overdue_filters(cpol) -> tuple[OrgUnit, list[OrgUnit], list, dict[str, str]]:
     unit, units = _unit_and_units()
@@ -279,14 +286,15 @@ def overdue():
     _pol, cpol = _policy_or_409()
     unit, units, where, args = _overdue_filters(cpol)
     today = clock.today()
-    q = portfolios.overdue_query(cpol, today, *where).options(joinedload(Customer.manager), joinedload(Customer.unit))
+    q = portfolios.overdue_query(cpol, today, *where).options(joinedload(Customer.manager),
+                                                              joinedload(Customer.unit))
     page = db.paginate(q, page=_page_number(), per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
     rows = db.session.execute(q.limit(PER_PAGE).offset((page.page - 1) * PER_PAGE)).all()
     items = portfolios.rows_with_due(rows, cpol, today)
     for r in items:
         r["late"] = (today - r["due"]).days if r["due"] else None
-    return render_template("portfolios/overdue.html", unit=unit, units=units, page=page, items=items, args=args,
-                           cpol=cpol)
+    return render_template("portfolios/overdue.html", unit=unit, units=units, page=page, items=items,
+                           args=args, cpol=cpol)
 
 
 @bp.route("/visits/overdue.xlsx")
@@ -303,11 +311,11 @@ def overdue_xlsx():
                      download_name=f"overdue-visits-{unit.code}.xlsx")
 
 
-# --- the customer page's panel and its forms -------------------------------------------------------------------------
+# --- the customer page's panel and its forms ----------------------------------------------------------------
 
 @bp.app_template_global("customer_portfolio")
 def customer_portfolio(customer: Customer) -> dict[str, Any]:
-    """What templates/portfolios/_customer_panel.html shows of a customer: holder, next visit, visits, forms."""
+    """What templates/portfolios/_customer_panel.html shows of a customer: the next visit, visits, forms."""
     try:
         _pol, cpol = portfolios.policy()
     except Refused:
@@ -317,7 +325,8 @@ def customer_portfolio(customer: Customer) -> dict[str, Any]:
                                 .options(joinedload(Visit.manager), joinedload(Visit.recorded_by))
                                 .order_by(Visit.visited_on.desc(), Visit.id.desc()).limit(50)).all()
     due = portfolios.next_due(customer)
-    return {"enabled": True, "cpol": cpol, "due": due, "overdue": portfolios.is_overdue(due), "visits": visits,
+    return {"enabled": True, "cpol": cpol, "due": due, "overdue": portfolios.is_overdue(due),
+            "visits": visits,
             "manage": manage, "serve": bool(authority.can_serve_customer(current_user, customer)),
             "candidates": portfolios.candidates(customer.unit) if manage else [],
             "assign_form": AssignForm(formdata=None, prefix="assign"),
@@ -339,7 +348,8 @@ def assign(customer_id: int):
         abort(400, _("There is no manager '%(username)s'.", username=form.manager.data[:64]))
     portfolios.assign(current_user, customer, manager, comment=form.comment.data or "")
     db.session.commit()
-    flash(_("%(customer)s is now held by %(manager)s.", customer=customer.name, manager=manager.name), "success")
+    flash(_("%(customer)s is now held by %(manager)s.", customer=customer.name, manager=manager.name),
+          "success")
     return redirect(customer_url(customer))
 
 
@@ -367,7 +377,8 @@ def record_visit(customer_id: int):
     form = VisitForm(formdata=request.form, prefix="visit")
     if not form.validate():
         abort(400, _("Give the visit's date (not after today) and how it was made."))
-    portfolios.record_visit(current_user, customer, form.visited_on.data, form.method.data, form.note.data or "")
+    portfolios.record_visit(current_user, customer, form.visited_on.data, form.method.data,
+                            form.note.data or "")
     db.session.commit()
     flash(_("The visit of %(day)s is recorded.", day=form.visited_on.data.isoformat()), "success")
     return redirect(customer_url(customer))

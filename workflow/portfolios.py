@@ -54,10 +54,11 @@ def policy() -> tuple[Policy, CustomerPolicy]:
 
 def unit_problem(manager: Person, customer: Customer):
     """Why `manager` works where they may not hold `customer` (None: they may): see the module's docstring."""
-    if manager.unit is None or not (manager.unit.contains(customer.unit) or customer.unit.contains(manager.unit)):
-        return _l("%(username)s works at %(unit)s, outside the line of %(customer_unit)s: a customer is held by a "
-                  "manager of its unit, a unit below it or one above it", username=manager.username,
-                  unit=manager.unit.code if manager.unit else "—", customer_unit=customer.unit.code)
+    mine, theirs = manager.unit, customer.unit
+    if mine is None or not (mine.contains(theirs) or theirs.contains(mine)):
+        return _l("%(username)s works at %(unit)s, outside the line of %(customer_unit)s: a customer is held "
+                  "by a manager of its unit, a unit below it or one above it", username=manager.username,
+                  unit=mine.code if mine else "—", customer_unit=theirs.code)
     return None
 
 
@@ -170,7 +171,8 @@ def record_visit(actor: Person, customer: Customer, visited_on: Any, method: Any
     db.session.add(visit)
     db.session.flush()
     customers.record(customer, "visit", actor, comment=note,
-                     data={"visit": visit.id, "on": day.isoformat(), "method": method, "manager": visitor.username})
+                     data={"visit": visit.id, "on": day.isoformat(), "method": method,
+                           "manager": visitor.username})
     return visit
 
 
@@ -199,8 +201,8 @@ def _later(a, b):
 def base_of(last):
     """SQL: the latest of the last visit, the assignment and the start of the tier (a missing one is 1900)."""
     never = literal(_NEVER, Date)
-    return type_coerce(_later(_later(func.coalesce(last.c.last, never), func.coalesce(Customer.assigned_on, never)),
-                              func.coalesce(Customer.tier_since, never)), Date)
+    latest = _later(func.coalesce(last.c.last, never), func.coalesce(Customer.assigned_on, never))
+    return type_coerce(_later(latest, func.coalesce(Customer.tier_since, never)), Date)
 
 
 def cadence_tiers(cpol: CustomerPolicy) -> dict[str, int]:
@@ -264,12 +266,12 @@ def held_by(manager: Person, today: dt.date | None = None) -> list[dict[str, Any
 
 def overdue_query(cpol: CustomerPolicy, today: dt.date, *where):
     """Held, active customers whose visit is overdue (the conditions narrow it), the longest late first."""
-    q, base, overdue = customers_query(cpol, today, Customer.manager_id.is_not(None), Customer.active.is_(True),
-                                       *where)
+    q, base, overdue = customers_query(cpol, today, Customer.manager_id.is_not(None),
+                                       Customer.active.is_(True), *where)
     return q.where(overdue).order_by(base, Customer.code)
 
 
-# --- the portfolio summary ------------------------------------------------------------------------------------
+# --- the portfolio summary ---------------------------------------------------------------------------------
 
 @dataclass
 class Portfolio:
@@ -300,10 +302,11 @@ class Portfolio:
 
     def to_json(self) -> dict[str, Any]:
         m = self.manager
-        return {"manager": m.username, "name": m.name, "unit": m.unit.code if m.unit else None, "level": m.level,
-                "grade": m.grade, "customers": self.total, "by_tier": self.by_tier,
-                "area": None if self.area is None else {"id": self.area.id, "zh": self.area.zh, "en": self.area.en,
-                                                        "min": self.area.min, "max": self.area.max},
+        a = self.area
+        return {"manager": m.username, "name": m.name, "unit": m.unit.code if m.unit else None,
+                "level": m.level, "grade": m.grade, "customers": self.total, "by_tier": self.by_tier,
+                "area": None if a is None else {"id": a.id, "zh": a.zh, "en": a.en, "min": a.min,
+                                                "max": a.max},
                 "status": self.status, "breaches": self.breaches, "visits_overdue": self.overdue,
                 "coverage": self.coverage}
 
@@ -340,7 +343,8 @@ def area_for(cpol: CustomerPolicy, unit: OrgUnit | None, cache: dict[int, Any] |
     return area
 
 
-def build(pol: Policy, manager: Person, tiers: dict[str, tuple[int, int]], cache: dict | None = None) -> Portfolio:
+def build(pol: Policy, manager: Person, tiers: dict[str, tuple[int, int]],
+          cache: dict | None = None) -> Portfolio:
     cpol = pol.customers
     months = cadence_tiers(cpol)
     p = Portfolio(manager, area=area_for(cpol, manager.unit, cache))
@@ -399,7 +403,8 @@ def waiting_query(unit: OrgUnit):
 
 
 def waiting_count(unit: OrgUnit) -> int:
-    return db.session.scalar(select(func.count()).select_from(waiting_query(unit).order_by(None).subquery())) or 0
+    q = select(func.count()).select_from(waiting_query(unit).order_by(None).subquery())
+    return db.session.scalar(q) or 0
 
 
 def candidates(unit: OrgUnit) -> list[Person]:
@@ -422,11 +427,13 @@ def dashboard(unit: OrgUnit, today: dt.date | None = None) -> dict[str, Any] | N
         rows = summary(unit, today)
     except Refused:
         return None
-    return {"under": [p for p in rows if p.status == "under"], "over": [p for p in rows if p.status == "over"],
-            "breaches": [p for p in rows if p.breaches], "managers": len(rows), "waiting": waiting_count(unit)}
+    return {"under": [p for p in rows if p.status == "under"],
+            "over": [p for p in rows if p.status == "over"],
+            "breaches": [p for p in rows if p.breaches], "managers": len(rows),
+            "waiting": waiting_count(unit)}
 
 
-# --- a case's effect on the person's customers ------------------------------------------------------------------
+# --- a case's effect on the person's customers --------------------------------------------------------------
 
 def release_for_case(ctx, reason: str) -> list[Customer]:
     """When a promotion, demotion or dismissal takes effect: release the person's customers they may no longer
@@ -437,7 +444,8 @@ def release_for_case(ctx, reason: str) -> list[Customer]:
     if pol.customers is None:
         return []
     emp = ctx.case.employee
-    held = db.session.scalars(select(Customer).where(Customer.manager_id == emp.id).order_by(Customer.code)).all()
+    held = db.session.scalars(select(Customer).where(Customer.manager_id == emp.id)
+                              .order_by(Customer.code)).all()
     if reason == "dismissal":
         gone = list(held)
     else:

@@ -194,7 +194,8 @@ def _holds_customers(ctx, p):
     """包保重要客户: the person holds at least `min` active customers (of the listed tiers, if any)."""
     from .models.customers import Customer
     tiers = p.get("tiers")
-    q = select(db.func.count(Customer.id)).where(Customer.manager_id == ctx.person.id, Customer.active.is_(True))
+    q = select(db.func.count(Customer.id)).where(Customer.manager_id == ctx.person.id,
+                                                 Customer.active.is_(True))
     if tiers:
         q = q.where(Customer.tier.in_(tiers))
     n = db.session.scalar(q) or 0
@@ -203,7 +204,8 @@ def _holds_customers(ctx, p):
 
 
 def _visit_coverage(ctx, p):
-    """Held customers whose visit is not overdue, in % of those whose tier has a cadence (workflow.portfolios)."""
+    """Held customers whose visit is not overdue, in % of those whose tier has a cadence
+    (workflow.portfolios)."""
     from .portfolios import coverage_of
     if ctx.policy.customers is None:
         return f"≥ {p['min']:g}%", "no customers", False

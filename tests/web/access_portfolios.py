@@ -16,7 +16,8 @@ from workflow import customers, engine, portfolios
 from workflow.models import db
 from workflow.models.customers import Customer
 
-VIEWERS = {"supervisor", "approver_in", "approver_out", "hr_in", "hr_out", "admin"}   # a viewing role anywhere
+# A viewing role anywhere.
+VIEWERS = {"supervisor", "approver_in", "approver_out", "hr_in", "hr_out", "admin"}
 KEEPERS = {"hr_in", "hr_out", "admin"}                                              # hr or admin anywhere
 SEES = {"self", "supervisor", "approver_in", "hr_in", "admin"}                      # see emp's T1 customer
 MANAGE = {"hr_in", "admin"}
@@ -53,7 +54,8 @@ MATRIX: dict = {
                                   Probe("/portfolios?unit=NOWHERE", codes(404, anonymous=302))),
     ("/portfolios.xlsx", "GET"): entry(Probe("/portfolios.xlsx?unit=B1", among(UNIT_B1, 200, 404, 302))),
     ("/portfolios/released", "GET"): entry(Probe("/portfolios/released", among(KEEPERS, 200, 403, 302)),
-                                           Probe("/portfolios/released?unit=B1", among(MANAGE, 200, 404, 302))),
+                                           Probe("/portfolios/released?unit=B1",
+                                                 among(MANAGE, 200, 404, 302))),
     # Nothing ticked: 400 for HR; the others may assign nothing.
     ("/portfolios/released", "POST"): entry(Probe("/portfolios/released", among(KEEPERS, 400, 403, 302),
                                                   {"manager": "emp2"})),
@@ -61,7 +63,8 @@ MATRIX: dict = {
                                              Probe("/portfolios/nobody", codes(404, anonymous=302))),
     ("/visits/overdue", "GET"): entry(Probe("/visits/overdue", among(VIEWERS, 200, 403, 302)),
                                       Probe("/visits/overdue?unit=B1", among(UNIT_B1, 200, 404, 302))),
-    ("/visits/overdue.xlsx", "GET"): entry(Probe("/visits/overdue.xlsx?unit=B1", among(UNIT_B1, 200, 404, 302))),
+    ("/visits/overdue.xlsx", "GET"): entry(Probe("/visits/overdue.xlsx?unit=B1",
+                                                 among(UNIT_B1, 200, 404, 302))),
     # Forms without their required field: 400 for those allowed, 403 for the others who see the customer.
     ("/customers/<int:customer_id>/assign", "POST"): entry(
         Probe(CUSTOMER + "/assign", _customer_post(400, MANAGE, 302), {"assign-manager": ""}),

@@ -70,8 +70,8 @@ def test_hr_over_the_unit_assigns_under_the_grade_rule_and_the_tree(bank, make_p
     portfolios.assign(person("admin"), important, person("senior_b1"))
     db.session.commit()
     assert important.manager.username == "senior_b1"
-    assert [e.action for e in db.session.query(Event).filter_by(chain=f"customer:{core.id}").order_by(Event.seq)] \
-        == ["tier", "assign"]
+    chain = db.session.query(Event).filter_by(chain=f"customer:{core.id}").order_by(Event.seq)
+    assert [e.action for e in chain] == ["tier", "assign"]
     assert audit.verify().ok
 
 
@@ -81,7 +81,8 @@ def test_bulk_assignment_reports_each_customer_and_assigns_the_others(bank):
           customer("B4", bank["units"]["T4"], "ordinary")]
     out = portfolios.assign_many(person("hr_b1"), cs, person("emp2"), comment="批量包保")
     db.session.commit()
-    assert [(o.customer.code, o.ok) for o in out] == [("B1", True), ("B2", False), ("B3", True), ("B4", False)]
+    assert [(o.customer.code, o.ok) for o in out] == [("B1", True), ("B2", False), ("B3", True),
+                                                      ("B4", False)]
     assert "senior" in str(out[1].reason) and out[3].status == 403
     assert [c.manager_id is not None for c in cs] == [True, False, True, False]
     assert out[0].to_json() == {"customer": cs[0].id, "code": "B1", "ok": True, "reason": None}
@@ -118,7 +119,8 @@ def test_visits_by_the_holder_or_over_the_unit(bank):
     assert err.value.details["field"] == "method"
     db.session.rollback()
     ev = db.session.query(Event).filter_by(chain=f"customer:{c.id}").order_by(Event.seq.desc()).first()
-    assert (ev.action, ev.actor, ev.data["visit"], ev.data["manager"]) == ("visit", "sup_t1", by_sup.id, "emp")
+    assert (ev.action, ev.actor, ev.data["visit"], ev.data["manager"]) == (
+        "visit", "sup_t1", by_sup.id, "emp")
     assert db.session.query(Visit).count() == 2
     assert audit.verify().ok
 
@@ -130,7 +132,7 @@ def test_next_visit_due_and_overdue(bank):
     visit(seen, "emp", dt.date(2025, 12, 1))                                           # due 2026-06-01
     today_due = customer("D3", t1, "ordinary", holder="emp", since=dt.date(2025, 3, 2))  # due today
     yesterday = customer("D4", t1, "ordinary", holder="emp", since=dt.date(2025, 3, 1))
-    reassigned = customer("D5", t1, "core", holder="emp", assigned=dt.date(2026, 1, 10))   # from the assignment
+    reassigned = customer("D5", t1, "core", holder="emp", assigned=dt.date(2026, 1, 10))   # from assignment
     assert portfolios.next_due(late) == dt.date(2025, 7, 1)
     assert portfolios.next_due(seen) == dt.date(2026, 6, 1)
     assert portfolios.next_due(today_due) == TODAY
@@ -166,7 +168,7 @@ def test_a_tier_without_cadence_and_no_customers_have_no_coverage(bank):
     assert portfolios.portfolio_of(person("emp2")).coverage is None
 
 
-# --- the portfolio summary and workload norms ----------------------------------------------------------------
+# --- the portfolio summary and workload norms ---------------------------------------------------------------
 
 def test_norms_by_area_breaches_and_waiting(bank, make_person):
     activate(**{"customers.workload": {"default_area": "city", "areas": [
@@ -205,7 +207,7 @@ def test_without_a_customers_section_nothing_happens(bank):
     assert portfolios.dashboard(bank["units"]["B1"]) is None
 
 
-# --- a case's effect on the person's customers -----------------------------------------------------------------
+# --- a case's effect on the person's customers --------------------------------------------------------------
 
 def _misconduct(kind, severity):
     case = engine.open_case(kind, person("sup_t1"), person("emp"), reason="misconduct", severity=severity,
@@ -275,7 +277,7 @@ def test_a_promotion_to_a_holding_level_keeps_them(bank, walk):
     assert db.session.query(Notification).filter_by(kind="customers_released").count() == 0
 
 
-# --- eligibility on portfolios ---------------------------------------------------------------------------------
+# --- eligibility on portfolios ------------------------------------------------------------------------------
 
 def test_holds_customers_and_visit_coverage_rules(bank):
     rules_ = policy_mod.loads(edited(eligibility=[
