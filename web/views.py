@@ -258,7 +258,26 @@ def nav() -> dict:
         # Opening a demotion or dismissal (HR; the direct supervisor for misconduct), a probation (HR).
         "open_case": any(ra.role in ("hr", "supervisor") for ra in current_user.roles),
         "open_probation": any(ra.role == "hr" for ra in current_user.roles),
+        "customers": _customer_nav(),
     }
+
+
+def _customer_nav() -> dict:
+    """The customer menu's entries, when the active policy tiers customers (an empty dict hides the menu)."""
+    pol = active_policy()
+    if pol is None or pol.customers is None:
+        return {}
+    roles = {ra.role for ra in current_user.roles}
+    entries = {
+        "view": bool(roles & set(authority.CUSTOMER_VIEWERS)),
+        "keep": bool(roles & set(authority.CUSTOMER_KEEPERS)),
+        "tiering": bool(roles & {"hr", "approver", "admin"}),
+        # a manager of a level that holds customers sees their own portfolio and leads
+        "mine": current_user.level is not None and (pol.customers.holding_levels is None
+                                                    or current_user.level in pol.customers.holding_levels),
+    }
+    entries["leads"] = bool(pol.customers.lead_classes) and (entries["view"] or entries["mine"])
+    return entries if any(entries.values()) else {}
 
 
 # --- error pages -------------------------------------------------------------------------------------

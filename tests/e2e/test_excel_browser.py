@@ -50,6 +50,7 @@ def test_hr_downloads_the_overdue_list_the_roster_and_the_payroll_changes(browse
     assert rows[1][8] == "资格审核"
 
     if device == "desktop":
+        page.click("#nav-data")
         page.click("#nav-exports")
     else:
         page.goto(f"{live_server}/exports/")
