@@ -200,7 +200,7 @@ def index_xlsx():
     _pol, cpol = _policy_or_409()
     rows = portfolios.summary(unit)
     data = summary_workbook(rows, cpol, headers=(
-        _("Username"), _("Name"), _("Unit"), _("Grade"), _("Customers"),
+        _("Username"), _("Name"), _("Unit"), _("Grade"), _("Customers held"),
         *[t.label(lang()) for t in cpol.tiers],
         _("Area"), _("Norm"), _("Status"), _("Breaches"), _("Visits overdue"), _("Coverage %")),
         status_label=_norm_status, sheet=_("Portfolios"), lang=lang())
@@ -305,7 +305,7 @@ def overdue_xlsx():
     rows = db.session.execute(portfolios.overdue_query(cpol, today, *where)
                               .options(joinedload(Customer.manager), joinedload(Customer.unit))).all()
     data = overdue_workbook(portfolios.rows_with_due(rows, cpol, today), today, headers=(
-        _("Customer code"), _("Customer"), _("Unit"), _("Tier"), _("Manager"), _("Manager's name"),
+        _("Customer code"), _("Customer"), _("Unit"), _("Customer tier"), _("Manager"), _("Manager's name"),
         _("Visit due"), _("Days late")), tier_label=_customer_tier, sheet=_("Overdue visits"))
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True,
                      download_name=f"overdue-visits-{unit.code}.xlsx")
