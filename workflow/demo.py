@@ -380,8 +380,8 @@ def _customer_rows(rng: random.Random) -> list[list[str]]:
 
 def _customers(today: dt.date) -> None:
     """About 400 customers of the team units, loaded through the customers' import, tiered by their value
-    score (set_tier, source "import", a quarter ago) and most of them held by a manager of their team whom
-    the policy's grade rule allows; some wait for a holder, two released by hand. Other areas extend the
+    score (set_tier, source "import", at last year's tiering) and most of them held by a manager of their
+    team whom the policy's grade rule allows; some wait for a holder, two released by hand. Other areas extend the
     demo's customers from here (visits, leads)."""
     pol = engine.active_policy()[1]
     cpol = pol.customers
@@ -392,7 +392,7 @@ def _customers(today: dt.date) -> None:
     for person in db.session.scalars(select(Person).where(Person.level.is_not(None))):
         if person.status == "active":
             managers.setdefault(person.unit_id, []).append(person)
-    since = today - dt.timedelta(days=90)
+    since = today - dt.timedelta(days=400)     # the last yearly tiering
     held = []
     for c in db.session.scalars(select(Customer).order_by(Customer.code)):
         # A quarter ago one customer in six had other figures (revenue up or down since): a new tiering run
@@ -405,8 +405,8 @@ def _customers(today: dt.date) -> None:
         customers.set_tier(c, tier, score=score, source="import", actor=None, effective_on=since)
         allowed = [m for m in managers.get(c.unit_id, []) if customers.holder_problem(pol, m, tier) is None]
         if allowed and rng.random() < 0.85:
-            customers.assign(c, rng.choice(allowed), None, pol=pol, today=since + dt.timedelta(days=7),
-                             source="import")
+            held_from = since + dt.timedelta(days=rng.randint(7, 300))
+            customers.assign(c, rng.choice(allowed), None, pol=pol, today=held_from, source="import")
             held.append(c)
     for c in held[5:7]:
         customers.release(c, None, reason="manual", comment="客户经理调整分工，待重新包保。")
@@ -419,13 +419,13 @@ VISIT_NOTES = ("了解年度融资需求", "介绍现金管理产品", "回访�
 
 
 def _visits(rng: random.Random, held: list[Customer], today: dt.date) -> None:
-    """Three held customers in four were visited by their manager in the last weeks; the rest wait, and those
-    whose cadence is short (重要: quarterly) show on the overdue list within days."""
+    """Three held customers in four were visited by their manager in the last weeks; the others, held for
+    longer than their tier's cadence, are on the overdue visits list."""
     for c in held:
         if rng.random() < 0.75:
             day = today - dt.timedelta(days=rng.randint(3, 60))
-            portfolios.record_visit(c.manager, c, day.isoformat(), rng.choice(("on_site", "on_site", "phone")),
-                                    rng.choice(VISIT_NOTES), today=today)
+            method = rng.choice(("on_site", "on_site", "phone"))
+            portfolios.record_visit(c.manager, c, day.isoformat(), method, rng.choice(VISIT_NOTES), today=today)
     db.session.flush()
 
 
