@@ -29,7 +29,7 @@ bp = Blueprint("customers", __name__)
 PER_PAGE = 50
 TIER_COLOURS = ("danger", "warning", "info", "primary", "secondary")
 EVENTS = {"create": _l("Customer created"), "edit": _l("Edited"), "tier": _l("Tier set"),
-          "assign": _l("Assigned"), "release": _l("Released")}
+          "assign": _l("Assigned"), "release": _l("Released"), "visit": _l("Visit recorded")}
 SOURCES = {"import": _l("Import"), "admin": _l("Administrator"), "tiering": _l("Tiering run"),
            "edit": _l("Edited"), "manual": _l("By hand")}
 RELEASE_REASONS = {"dismissal": _l("The manager left"), "demotion": _l("The manager was demoted"),

@@ -187,3 +187,21 @@ def test_api_imports_and_exports(api, stored):
     assert resp.status_code == 200
     assert load_workbook(io.BytesIO(resp.data)).worksheets[0]["A1"].value == "客户编码"
     assert api("emp").get("/import-templates/customers.xlsx").status_code == 403
+
+
+def test_the_customer_page_names_every_event_of_its_chain(bank, page):
+    from workflow import engine, portfolios
+    _, pol = engine.active_policy()
+    c = Customer(code="EV-1", name="事件客户", industry="trade", unit=bank["units"]["T1"], inputs={})
+    db.session.add(c)
+    db.session.flush()
+    customers.record(c, "create", None)
+    customers.set_tier(c, "ordinary", score=10.0, source="import", actor=None)
+    customers.assign(c, bank["emp"], bank["hr_b1"], pol=pol)
+    portfolios.record_visit(bank["emp"], c, "2026-03-01", "phone", "电话回访")
+    db.session.commit()
+    client = page("hr_b1")
+    client.get("/lang/zh_CN")
+    body = client.get(f"/customers/{c.id}").get_data(as_text=True)
+    assert "登记拜访" in body and ">visit<" not in body
+    assert "系统" in body and ">system<" not in body
