@@ -346,7 +346,12 @@ def assign(customer_id: int):
     manager = db.session.scalar(select(Person).where(Person.username == form.manager.data.strip()))
     if manager is None:
         abort(400, _("There is no manager '%(username)s'.", username=form.manager.data[:64]))
-    portfolios.assign(current_user, customer, manager, comment=form.comment.data or "")
+    try:
+        portfolios.assign(current_user, customer, manager, comment=form.comment.data or "")
+    except Refused as exc:       # the grade rule or the org line, said on the customer page; nothing changed
+        db.session.rollback()
+        flash(str(exc.message), "danger")
+        return redirect(customer_url(customer))
     db.session.commit()
     flash(_("%(customer)s is now held by %(manager)s.", customer=customer.name, manager=manager.name),
           "success")

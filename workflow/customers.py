@@ -9,6 +9,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import get_locale
+from flask_babel.speaklater import LazyString
 from sqlalchemy import or_, select
 
 from . import audit, authority, clock, engine
@@ -39,6 +41,24 @@ def record(customer: Customer, action: str, actor: Person | None, *, comment: st
     return audit.append(customer, action=action, actor=actor, comment=comment, data=data)
 
 
+def _label(item: Any, key: str) -> LazyString:
+    """A tier's or a level's name in a message: its id in English (as the API has always said), the
+    policy's Chinese label in Chinese."""
+    def render() -> str:
+        locale = get_locale()
+        if item is None or locale is None or locale.language != "zh":
+            return key
+        return item.zh
+    return LazyString(render)
+
+
+def _level(pol: Policy, level_id: str | None) -> LazyString:
+    try:
+        return _label(pol.level(level_id), level_id)
+    except KeyError:
+        return _label(None, level_id)
+
+
 def holder_problem(pol: Policy, manager: Person, tier: str | None) -> Message | None:
     """Why `manager` may not hold a customer of `tier` under the policy (None: they may): not active, a
     level that holds no portfolio, or below the tier's minimum level (客户经理等级与客户层级)."""
@@ -48,10 +68,13 @@ def holder_problem(pol: Policy, manager: Person, tier: str | None) -> Message | 
     if manager.level is None:
         return _l("%(username)s holds no grade of the ladder and cannot hold customers", username=manager.username)
     if cpol.holding_levels is not None and manager.level not in cpol.holding_levels:
-        return _l("managers of level %(level)s hold no customers under the policy", level=manager.level)
+        return _l("managers of level %(level)s hold no customers under the policy",
+                  level=_level(pol, manager.level))
     if not cpol.may_hold(manager.level, tier, pol.level_ids):
+        need = cpol.tier(tier).min_manager_level
         return _l("a customer of tier %(tier)s needs a manager of level %(need)s or above; %(username)s is %(level)s",
-                  tier=tier, need=cpol.tier(tier).min_manager_level, username=manager.username, level=manager.level)
+                  tier=_label(cpol.tier(tier), tier), need=_level(pol, need),
+                  username=manager.username, level=_level(pol, manager.level))
     return None
 
 

@@ -54,6 +54,7 @@ def test_one_managers_customers_and_their_own(bank, page):
     for who in ("emp", "sup_t1", "hr_b1"):
         html = page(who).get("/portfolios/emp").get_data(as_text=True)
         assert 'id="held-total">2<' in html and 'data-overdue="1"' in html and "2027-01-01" in html
+        assert 'translate="no">emp</small></h1>' in html           # the heading names the manager
     assert page("emp2").get("/portfolios/emp").status_code == 404
     assert page("emp").get("/portfolios/emp2").status_code == 404
 
@@ -82,8 +83,18 @@ def test_the_customer_panel_assigns_releases_and_records_visits(bank, page):
     assert resp.status_code == 302
     db.session.expire_all()
     assert c.manager.username == "emp"
+    # Refused: back on the customer page with the reason, nothing changed.
     resp = hr.post(f"/customers/{c.id}/assign", data={"assign-manager": "weak"})
-    assert resp.status_code == 422 and "outside the line of T1" in resp.get_data(as_text=True)
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/customers/{c.id}")
+    assert "outside the line of T1" in hr.get(f"/customers/{c.id}").get_data(as_text=True)
+    db.session.expire_all()
+    assert c.manager.username == "emp"
+    # In Chinese the grade rule names the tier and the grades by the policy's labels.
+    imp = customer(bank, "D2", "important")
+    zh = page("hr_b1", "zh_CN")
+    assert zh.post(f"/customers/{imp.id}/assign", data={"assign-manager": "emp"}).status_code == 302
+    html = zh.get(f"/customers/{imp.id}").get_data(as_text=True)
+    assert "重要客户" in html and "高级客户经理" in html and "tier important" not in html
     resp = page("emp").post(f"/customers/{c.id}/visits", data={
         "visit-visited_on": "2026-02-20", "visit-method": "phone", "visit-note": "电话回访"})
     assert resp.status_code == 302
