@@ -20,7 +20,7 @@ from workflow import authority, customers, importing
 from workflow.customer_policy import CustomerPolicy
 from workflow.errors import Forbidden, Invalid, NotFound, WorkflowError
 from workflow.models import db, Event, OrgUnit, Person
-from workflow.models.customers import Customer
+from workflow.models.customers import Customer, Lead
 
 from .api_customers import committed, import_file, list_query, load_detail, template_workbook, workbook
 from .views import lang
@@ -221,8 +221,11 @@ def detail(customer_id: int):
                                 .order_by(Event.seq)).all()
     names = {p.username: p.name for p in db.session.scalars(
         select(Person).where(Person.username.in_({ev.actor for ev in events})))}
+    leads = db.session.scalars(select(Lead).where(Lead.customer_id == customer.id,
+                                                  authority.lead_visible_filter(current_user))
+                               .order_by(Lead.id.desc()).limit(20)).all()
     return render_template("customers/detail.html", customer=customer, c=customer, cpol=cpol, lang=lang(),
-                           events=events, names=names,
+                           events=events, names=names, leads=leads,
                            can_edit=bool(authority.can_manage_customers(current_user, customer.unit)))
 
 

@@ -8,6 +8,7 @@ import re
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from tests.web.tiering_data import add_customer
 from workflow import audit, clock, leads
 from workflow.models import db, Person
 from workflow.models.customers import Lead
@@ -94,6 +95,17 @@ def test_the_lead_page_shows_the_timeline_and_the_sales_manager_reassigns(bank, 
     assert page("far").get(f"/leads/{lead_id}").status_code == 404
     assert page("emp2").post(f"/leads/{lead_id}/nothing", data={}).status_code == 404
     assert audit.verify().ok
+
+
+def test_a_lead_and_its_customer_link_to_each_other(bank, page):
+    c = add_customer("L-1", "T1", "core")
+    lead = leads.create(person("sup_t1"), "杭州某公司 代发工资", bank["units"]["T1"], "emp", "A", customer="L-1",
+                        today=TODAY)
+    db.session.commit()
+    html = page("sup_t1").get(f"/leads/{lead.id}").get_data(as_text=True)
+    assert f'href="/customers/{c.id}"' in html
+    html = page("sup_t1").get(f"/customers/{c.id}").get_data(as_text=True)
+    assert 'id="customer-leads"' in html and f'href="/leads/{lead.id}"' in html
 
 
 def test_bulk_reassign_moves_the_ticked_leads_all_or_none(bank, page):

@@ -84,6 +84,10 @@ def test_decide_on_the_page_one_by_one_and_in_bulk_then_determine(customers, pag
     tiers = dict(db.session.execute(select(Customer.code, Customer.tier)).all())
     assert tiers == {"W-UP": "important", "W-DOWN": "important", "W-AUTO": "core", "W-GOV": "core"}
     assert "Tiers changed" in hr.get(f"/tiering/{rid}").get_data(as_text=True)
+    up_id = db.session.scalar(select(Customer.id).where(Customer.code == "W-UP"))
+    assert f'href="/tiering/{rid}"' in hr.get(f"/customers/{up_id}").get_data(as_text=True)  # its run
+    zh = page("hr_b1", "zh_CN").get(f"/tiering/{rid}").get_data(as_text=True)
+    assert "月均收入" in zh and ">monthly_revenue<" not in zh and "现职级" not in zh      # tiers' words
     assert page("emp").get("/notifications").status_code == 200
     assert audit.verify().ok
 
