@@ -295,6 +295,9 @@ def _walk(b: Browser, tmp_path) -> None:
     emp.click("#visit-form [type=submit]")
     emp.wait_for_load_state()
     assert emp.locator("#visits tr[data-visit]").count() == 1
+    lines = emp.eval_on_selector_all("#visits th", "ths => ths.map(t => { const r = document.createRange(); "
+                                     "r.selectNodeContents(t); return r.getClientRects().length; })")
+    assert lines == [1] * len(lines), lines                        # the visits' headings on one line each
     b.shot(emp, "14-visit-recorded")
     page.goto(f"{base}/visits/overdue")
     main = page.inner_text("main")
