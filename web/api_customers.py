@@ -26,6 +26,7 @@ from . import uploads
 from .api import body, bp, paginate
 from .customer_json import customer_detail_json, customer_json
 from .exports import _in_workbook_language, send
+from .unit_of_work import commit_or_conflict
 from .views import label, lang
 
 EXPORT_COLUMNS = ("code", "name", "industry", "unit_code", "unit_name", "tier", "tier_since", "tier_score",
@@ -150,16 +151,7 @@ def import_file(storage, actor: Person) -> customer_import.CustomerImportResult:
 
 def committed(work):
     """Run a change and commit it; a lost race (a code taken meanwhile, a row changed) is 409."""
-    try:
-        out = work()
-        db.session.commit()
-        return out
-    except (IntegrityError, OperationalError) as exc:
-        db.session.rollback()
-        raise Conflict(_("another change to this customer came first; reload it")) from exc
-    except Exception:
-        db.session.rollback()
-        raise
+    return commit_or_conflict(work, _l("another change to this customer came first; reload it"))
 
 
 def load_detail(customer_id: int, viewer: Person, lock: bool = False) -> Customer:

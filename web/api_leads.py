@@ -10,20 +10,20 @@ import io
 from typing import Any, Callable
 
 from flask import jsonify, request, send_file
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import joinedload
-from sqlalchemy.orm.exc import StaleDataError
 
 from workflow import authority, clock, leads
-from workflow.errors import Conflict, Invalid, NotFound
+from workflow.errors import Invalid, NotFound
 from workflow.models import db, Event, MAX_ID, OrgUnit, Person
 from workflow.models.customers import LEAD_STATES, Lead
 
 from .api import body, bp, paginate
+from .unit_of_work import commit_or_conflict
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "": None}
@@ -119,18 +119,9 @@ def lead_json(lead: Lead, viewer: Person, detail: bool = False,
     return out
 
 
-def commit_or_conflict(work: Callable[[], Any]) -> Any:
+def commit_lead_change(work: Callable[[], Any]) -> Any:
     """Run a change to leads and commit it; a lost race is a 409 and changes nothing."""
-    try:
-        out = work()
-        db.session.commit()
-        return out
-    except (StaleDataError, IntegrityError, OperationalError) as exc:
-        db.session.rollback()
-        raise Conflict("another change to this lead came first; reload it") from exc
-    except Exception:
-        db.session.rollback()
-        raise
+    return commit_or_conflict(work, _l("another change to this lead came first; reload it"))
 
 
 HEADERS = ("id", "title", "class", "state", "unit", "owner", "owner_name", "customer", "assigned_on",
@@ -175,7 +166,7 @@ def create_lead():
     if not isinstance(code, str) or not code.strip():
         raise Invalid("unit must be the code of an org unit", field="unit")
     unit = unit_in_sight(code, current_user)
-    lead = commit_or_conflict(lambda: leads.create(
+    lead = commit_lead_change(lambda: leads.create(
         current_user, data.get("title"), unit, data.get("owner"), data.get("lead_class"),
         customer=data.get("customer"), note=data.get("note")))
     return jsonify(lead_json(lead, current_user, detail=True)), 201
@@ -189,7 +180,7 @@ def get_lead(lead_id: int):
 @bp.post("/leads/<int:lead_id>/reassign")
 def reassign_lead(lead_id: int):
     data = body()
-    lead = commit_or_conflict(lambda: leads.reassign(
+    lead = commit_lead_change(lambda: leads.reassign(
         current_user, load_visible_lead(lead_id, current_user, lock=True), data.get("owner"),
         data.get("comment"), data.get("version")))
     return jsonify(lead_json(lead, current_user, detail=True))
@@ -198,7 +189,7 @@ def reassign_lead(lead_id: int):
 @bp.post("/leads/<int:lead_id>/reclassify")
 def reclassify_lead(lead_id: int):
     data = body()
-    lead = commit_or_conflict(lambda: leads.reclassify(
+    lead = commit_lead_change(lambda: leads.reclassify(
         current_user, load_visible_lead(lead_id, current_user, lock=True), data.get("lead_class"),
         data.get("comment"), data.get("version")))
     return jsonify(lead_json(lead, current_user, detail=True))
@@ -207,7 +198,7 @@ def reclassify_lead(lead_id: int):
 @bp.post("/leads/<int:lead_id>/win")
 def win_lead(lead_id: int):
     data = body()
-    lead = commit_or_conflict(lambda: leads.win(
+    lead = commit_lead_change(lambda: leads.win(
         current_user, load_visible_lead(lead_id, current_user, lock=True), data.get("comment"),
         data.get("version")))
     return jsonify(lead_json(lead, current_user, detail=True))
@@ -216,7 +207,7 @@ def win_lead(lead_id: int):
 @bp.post("/leads/<int:lead_id>/lose")
 def lose_lead(lead_id: int):
     data = body()
-    lead = commit_or_conflict(lambda: leads.lose(
+    lead = commit_lead_change(lambda: leads.lose(
         current_user, load_visible_lead(lead_id, current_user, lock=True), data.get("comment"),
         data.get("version")))
     return jsonify(lead_json(lead, current_user, detail=True))
@@ -235,7 +226,7 @@ def reassign_leads():
     """Reassign several leads to one person, all or none (the refusal names its lead)."""
     data = body()
     ids = bulk_ids(data.get("leads"))
-    done = commit_or_conflict(lambda: leads.reassign_many(
+    done = commit_lead_change(lambda: leads.reassign_many(
         current_user, [load_visible_lead(i, current_user, lock=True) for i in ids], data.get("owner"),
         data.get("comment")))
     return jsonify({"items": [lead_json(ld, current_user) for ld in done]})

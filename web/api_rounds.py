@@ -9,19 +9,19 @@ import io
 from typing import Any, Callable
 
 from flask import jsonify, request, send_file
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import joinedload, selectinload
-from sqlalchemy.orm.exc import StaleDataError
 
 from workflow import authority, rounds
 from workflow.errors import Conflict, NotFound
 from workflow.models import db, OrgUnit, Person, Round
 
 from .api import body, bp, paginate, unit_by_code, unit_in_body
+from .unit_of_work import commit_or_conflict
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -71,16 +71,7 @@ def round_json(rnd: Round, viewer: Person, detail: bool = False,
 
 def _commit_or_conflict(work: Callable[[], Round]) -> Round:
     """Run a change to a round and commit it; a lost race is a 409 and changes nothing."""
-    try:
-        rnd = work()
-        db.session.commit()
-        return rnd
-    except (StaleDataError, IntegrityError, OperationalError) as exc:
-        db.session.rollback()
-        raise Conflict("another change to this round or its cases came first; reload it") from exc
-    except Exception:
-        db.session.rollback()
-        raise
+    return commit_or_conflict(work, _l("another change to this round or its cases came first; reload it"))
 
 
 # --- the endpoints -------------------------------------------------------------------------------------

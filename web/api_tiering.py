@@ -9,20 +9,20 @@ import io
 from typing import Any, Callable, Mapping
 
 from flask import jsonify, request, send_file
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import joinedload
-from sqlalchemy.orm.exc import StaleDataError
 
 from workflow import authority, tiering
-from workflow.errors import Conflict, Invalid, NotFound, WorkflowError
+from workflow.errors import Invalid, NotFound, WorkflowError
 from workflow.models import db, Event, OrgUnit, Person
 from workflow.models.customers import PROPOSAL_STATES, RUN_STATES, TieringRun, TierProposal
 
 from .api import body, bp, paginate, unit_by_code, unit_in_body
+from .unit_of_work import commit_or_conflict
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,
@@ -125,17 +125,8 @@ def proposal_query(run: TieringRun, args: Mapping[str, str]):
 
 
 def _commit_or_conflict(work: Callable[[], Any]) -> Any:
-    """Run a change and commit it; a lost race is a 409 and changes nothing."""
-    try:
-        out = work()
-        db.session.commit()
-        return out
-    except (StaleDataError, IntegrityError, OperationalError) as exc:
-        db.session.rollback()
-        raise Conflict("another change to this tiering run came first; reload it") from exc
-    except Exception:
-        db.session.rollback()
-        raise
+    """Run a change to a tiering run and commit it; a lost race is a 409 and changes nothing."""
+    return commit_or_conflict(work, _l("another change to this tiering run came first; reload it"))
 
 
 # --- the endpoints -------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ block each other: a score that lost the race is simply tried again on the fresh 
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -18,6 +18,22 @@ from workflow.machines import rulebook
 from workflow.models import db, Case, Person
 
 RETRIES = 5
+T = TypeVar("T")
+
+
+def commit_or_conflict(work: Callable[[], T], conflict: Any) -> T:
+    """Run a change and commit it. A lost race (a row changed meanwhile, a unique key taken) is a 409 with
+    the message `conflict`; any failure rolls back, so nothing of the change is left."""
+    try:
+        out = work()
+        db.session.commit()
+        return out
+    except (StaleDataError, IntegrityError, OperationalError) as exc:
+        db.session.rollback()
+        raise Conflict(conflict) from exc
+    except Exception:
+        db.session.rollback()
+        raise
 
 
 def load_visible_case(case_id: int, viewer: Person, lock: bool = False) -> Case:
