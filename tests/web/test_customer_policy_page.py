@@ -23,3 +23,19 @@ def test_a_policy_without_customers_shows_no_section(bank, page):
     client.get("/lang/en")
     body = client.get("/admin/policy").get_data(as_text=True)
     assert "Active policy" in body and "customer-tiers" not in body
+
+
+def test_the_customer_menu_offers_what_each_person_may_use(bank, page):
+    def menu(username):
+        client = page(username)
+        client.get("/lang/en")
+        return client.get("/").get_data(as_text=True)
+    hr = menu("hr_b1")
+    assert 'id="nav-customers"' in hr and 'id="nav-import-customers"' in hr and 'id="nav-tiering"' in hr
+    emp = menu("emp")          # a manager: their own customers and leads, nothing to manage
+    assert 'id="nav-my-portfolio"' in emp and 'id="nav-leads"' in emp
+    assert 'id="nav-import-customers"' not in emp and 'id="nav-tiering"' not in emp
+    assert 'id="nav-portfolios"' not in emp
+    engine.activate_policy(policy_mod.load_file("mobile_quzhou"), "mobile_quzhou")
+    db.session.commit()
+    assert 'id="nav-customers"' not in menu("hr_b1")      # a policy without customers: no menu
