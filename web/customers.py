@@ -23,7 +23,7 @@ from workflow.models import db, Event, OrgUnit, Person
 from workflow.models.customers import Customer, Lead
 
 from .api_customers import committed, import_file, list_query, load_detail, template_workbook, workbook
-from .views import lang
+from .views import active_policy, lang
 
 bp = Blueprint("customers", __name__)
 PER_PAGE = 50
@@ -48,19 +48,12 @@ def _logged_in():
 # --- words the templates use -------------------------------------------------------------------------
 
 def _cpol() -> CustomerPolicy:
-    return customers.active()[1]
+    """The active policy's customer section, read once per request (the refusal when it has none)."""
+    pol = active_policy()
+    return pol.customers if pol is not None and pol.customers is not None else customers.active()[1]
 
 
-@bp.app_template_filter("customer_tier")
-def _tier(tier: str | None) -> str:
-    if not tier:
-        return _("Not tiered")
-    try:
-        return _cpol().tier(tier).label(lang())
-    except (KeyError, WorkflowError):
-        return tier
-
-
+# The tier and industry labels are the app's filters customer_tier and customer_industry (web/views.py).
 @bp.app_template_filter("customer_tier_colour")
 def _tier_colour(tier: str | None) -> str:
     try:
@@ -70,16 +63,6 @@ def _tier_colour(tier: str | None) -> str:
     if tier not in cpol.tier_ids:
         return "light"
     return TIER_COLOURS[min(cpol.tier_rank(tier), len(TIER_COLOURS) - 1)]
-
-
-@bp.app_template_filter("customer_industry")
-def _industry(industry: str | None) -> str:
-    if not industry:
-        return "—"
-    try:
-        return _cpol().industry_label(industry, lang())
-    except WorkflowError:
-        return industry
 
 
 @bp.app_template_filter("customer_event")
