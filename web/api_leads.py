@@ -177,40 +177,35 @@ def get_lead(lead_id: int):
     return jsonify(lead_json(load_visible_lead(lead_id, current_user), current_user, detail=True))
 
 
+def _lead_action(lead_id: int, change) -> Any:
+    """Lock the lead (404 out of sight), apply `change(lead, body)` through the engine, commit, answer it."""
+    data = body()
+    lead = commit_lead_change(lambda: change(load_visible_lead(lead_id, current_user, lock=True), data))
+    return jsonify(lead_json(lead, current_user, detail=True))
+
+
 @bp.post("/leads/<int:lead_id>/reassign")
 def reassign_lead(lead_id: int):
-    data = body()
-    lead = commit_lead_change(lambda: leads.reassign(
-        current_user, load_visible_lead(lead_id, current_user, lock=True), data.get("owner"),
-        data.get("comment"), data.get("version")))
-    return jsonify(lead_json(lead, current_user, detail=True))
+    return _lead_action(lead_id, lambda lead, d: leads.reassign(
+        current_user, lead, d.get("owner"), d.get("comment"), d.get("version")))
 
 
 @bp.post("/leads/<int:lead_id>/reclassify")
 def reclassify_lead(lead_id: int):
-    data = body()
-    lead = commit_lead_change(lambda: leads.reclassify(
-        current_user, load_visible_lead(lead_id, current_user, lock=True), data.get("lead_class"),
-        data.get("comment"), data.get("version")))
-    return jsonify(lead_json(lead, current_user, detail=True))
+    return _lead_action(lead_id, lambda lead, d: leads.reclassify(
+        current_user, lead, d.get("lead_class"), d.get("comment"), d.get("version")))
 
 
 @bp.post("/leads/<int:lead_id>/win")
 def win_lead(lead_id: int):
-    data = body()
-    lead = commit_lead_change(lambda: leads.win(
-        current_user, load_visible_lead(lead_id, current_user, lock=True), data.get("comment"),
-        data.get("version")))
-    return jsonify(lead_json(lead, current_user, detail=True))
+    return _lead_action(lead_id, lambda lead, d: leads.win(
+        current_user, lead, d.get("comment"), d.get("version")))
 
 
 @bp.post("/leads/<int:lead_id>/lose")
 def lose_lead(lead_id: int):
-    data = body()
-    lead = commit_lead_change(lambda: leads.lose(
-        current_user, load_visible_lead(lead_id, current_user, lock=True), data.get("comment"),
-        data.get("version")))
-    return jsonify(lead_json(lead, current_user, detail=True))
+    return _lead_action(lead_id, lambda lead, d: leads.lose(
+        current_user, lead, d.get("comment"), d.get("version")))
 
 
 def bulk_ids(value: Any) -> list[int]:

@@ -161,6 +161,12 @@ def schedule_effective(event) -> None:
     ctx.event_data["effective_on"] = ctx.case.effective_on.isoformat()
 
 
+def _release_portfolio(ctx: ActionContext, reason: str) -> None:
+    """The customers the person may no longer hold after the case's change, released (workflow/portfolios)."""
+    from .portfolios import release_for_case   # portfolios imports the engine, which imports this module
+    release_for_case(ctx, reason)
+
+
 def apply_promotion(event) -> None:
     """The employee's grade changes, with a grade-history row naming the case."""
     ctx = ctx_of(event)
@@ -172,8 +178,7 @@ def apply_promotion(event) -> None:
     emp.level, emp.tier, emp.grade_since = case.target_level, case.target_tier, day
     case.effective_on = day
     ctx.event_data["grade"] = {"from": case.from_grade, "to": case.target_grade, "on": day.isoformat()}
-    from .portfolios import release_for_case   # portfolios imports the engine, which imports this module
-    release_for_case(ctx, "promotion")
+    _release_portfolio(ctx, "promotion")
 
 
 def mark_decided(event) -> None:
@@ -269,8 +274,7 @@ def demote(event) -> None:
     tier = level.tiers if rule == "top" else 1 if rule == "bottom" else min(emp.tier, level.tiers)
     ctx.case.target_level, ctx.case.target_tier = level.id, tier
     _set_grade(ctx, level.id, tier, ctx.today)
-    from .portfolios import release_for_case   # portfolios imports the engine, which imports this module
-    release_for_case(ctx, "demotion")
+    _release_portfolio(ctx, "demotion")
 
 
 def transfer(event) -> None:
@@ -291,8 +295,7 @@ def dismiss(event) -> None:
     emp.session_generation = (emp.session_generation or 0) + 1
     db.session.query(ApiToken).filter_by(person_id=emp.id, revoked=False).update({"revoked": True})
     ctx.case.effective_on, ctx.case.outcome = ctx.today, "dismissed"
-    from .portfolios import release_for_case   # portfolios imports the engine, which imports this module
-    release_for_case(ctx, "dismissal")
+    _release_portfolio(ctx, "dismissal")
     others = db.session.scalars(select(Case).where(Case.employee_id == emp.id, Case.closed.is_(False),
                                                    Case.id != ctx.case.id).order_by(Case.id)).all()
     for other in others:
